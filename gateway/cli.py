@@ -1,0 +1,86 @@
+"""The operator's command line: `gateway serve`, `gateway artifact ...`, `gateway appliance ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.errors import GatewayError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.config.loader import load_config
+    from gateway.proxy.server import ServeOptions, serve
+
+    config = load_config(args.config)
+    serve(config, ServeOptions(host=args.host, port=args.port, num_workers=args.num_workers))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Validate a config and its artifact without starting the server."""
+    from gateway.config.loader import load_config
+    from gateway.proxy.server import ServeOptions, startup_summary
+    from gateway.routing.runtime import RoutingRuntime
+
+    config = load_config(args.config)
+    runtime = RoutingRuntime.from_config(config) if config.strategy else None
+    for line in startup_summary(config, runtime, ServeOptions()):
+        print(line)
+    return 0
+
+
+def _build_demo(args: argparse.Namespace) -> int:
+    from gateway.routing.demo import build_demo_artifact
+
+    print(build_demo_artifact(Path(args.out)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the LiteLLM proxy with the gateway's extensions")
+    serve.add_argument("--config", required=True, help="a LiteLLM config YAML")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument("--num-workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check", help="validate a config and its routing artifact, then exit")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=_check)
+
+    artifact = sub.add_parser("artifact", help="routing artifacts")
+    artifact_sub = artifact.add_subparsers(dest="artifact_command", required=True)
+    demo = artifact_sub.add_parser("build-demo", help="build the demo KNN artifact from examples/demo")
+    demo.add_argument("--out", required=True)
+    demo.set_defaults(func=_build_demo)
+
+    try:
+        from gateway.appliance.cli import register
+    except ImportError:
+        register = None
+    if register is not None:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except GatewayError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

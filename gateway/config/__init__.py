@@ -1,0 +1,1 @@
+"""Reading and validating LiteLLM configs that may select an `llmrouter-*` strategy."""

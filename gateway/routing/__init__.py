@@ -1,0 +1,1 @@
+"""ML routing: strategy registry, inference-only strategies, embedding and the artifact format."""

@@ -1,0 +1,1 @@
+"""Inference-only routing strategies (numpy only); `registry.STRATEGIES` maps names to classes here."""

@@ -1,0 +1,195 @@
+"""Shared checks and selection rules for the inference-only strategies.
+
+Every strategy validates its artifact with these helpers so that a bad artifact fails at load
+time (never at request time) with an ArtifactError naming the artifact, the array and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gateway.errors import ArtifactError, ConfigError, RoutingError
+from gateway.routing.artifact import Artifact
+from gateway.routing.base import Decision, RoutingStrategy
+from gateway.routing.embedding import MODEL_NAME
+from gateway.routing.registry import StrategySettings
+
+ARGS_KEY = "router_settings.routing_strategy_args"
+
+
+def check_artifact(artifact: Artifact | None, name: str) -> Artifact:
+    """The artifact exists, is for strategy `name`, and lists unique candidates."""
+    if artifact is None:
+        raise ArtifactError(f"strategy {name} needs a routing artifact (set routing_artifact)")
+    where = artifact.source or "<artifact>"
+    if artifact.strategy != name:
+        raise ArtifactError(f"{where}: artifact is for strategy '{artifact.strategy}', not '{name}'")
+    if not artifact.candidates:
+        raise ArtifactError(f"{where}: artifact lists no candidates")
+    if len(set(artifact.candidates)) != len(artifact.candidates):
+        raise ArtifactError(f"{where}: duplicate candidate names in {list(artifact.candidates)}")
+    return artifact
+
+
+def check_embedding(artifact: Artifact, dim: int) -> None:
+    """The artifact was trained on the embedder the gateway runs (MiniLM, normalised, `dim`)."""
+    where = artifact.source or "<artifact>"
+    spec = artifact.embedding
+    if spec is None:
+        raise ArtifactError(f"{where}: manifest has no 'embedding' spec; strategy {artifact.strategy} needs one")
+    if spec.model != MODEL_NAME:
+        raise ArtifactError(
+            f"{where}: trained on embedding model '{spec.model}', the gateway runs '{MODEL_NAME}'; "
+            f"retrain on {MODEL_NAME} embeddings"
+        )
+    if not spec.normalize:
+        raise ArtifactError(f"{where}: embedding.normalize is false; the gateway's embeddings are L2-normalised")
+    if spec.dim != dim:
+        raise ArtifactError(f"{where}: embedding.dim is {spec.dim} but the arrays expect {dim}")
+
+
+def array(
+    artifact: Artifact,
+    name: str,
+    ndim: int,
+    shape: Sequence[int | None] | None = None,
+    kind: str = "f",
+    dtype: Any = np.float32,
+) -> np.ndarray:
+    """A required array with `ndim` dimensions, the given sizes (None = any) and numeric kind."""
+    value = artifact.array(name)
+    where = artifact.source or "<artifact>"
+    if value.ndim != ndim:
+        raise ArtifactError(f"{where}: array '{name}' has shape {value.shape}, expected {ndim} dimensions")
+    if shape is not None:
+        for axis, (got, want) in enumerate(zip(value.shape, shape, strict=True)):
+            if want is not None and got != want:
+                raise ArtifactError(
+                    f"{where}: array '{name}' has shape {value.shape}; axis {axis} must be {want}"
+                )
+    if value.dtype.kind not in kind:
+        raise ArtifactError(f"{where}: array '{name}' has dtype {value.dtype}, expected kind '{kind}'")
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)) and name not in _NAN_ALLOWED:
+        raise ArtifactError(f"{where}: array '{name}' contains NaN or infinite values")
+    return np.ascontiguousarray(value, dtype=dtype)
+
+
+# Arrays where NaN means "no observation" rather than corruption.
+_NAN_ALLOWED = {"performance"}
+
+
+def optional_array(artifact: Artifact, name: str, ndim: int, shape: Sequence[int | None] | None = None):
+    return array(artifact, name, ndim, shape) if name in artifact.arrays else None
+
+
+def param(artifact: Artifact, key: str, default: Any = None, choices: Iterable[Any] | None = None) -> Any:
+    """A manifest param, checked against `choices` when given."""
+    value = artifact.params.get(key, default)
+    if value is None:
+        raise ArtifactError(f"{artifact.source or '<artifact>'}: params.{key} is required")
+    if choices is not None and value not in set(choices):
+        raise ArtifactError(
+            f"{artifact.source or '<artifact>'}: params.{key} is {value!r}; valid: {sorted(map(str, choices))}"
+        )
+    return value
+
+
+def args(settings: StrategySettings | None, name: str, allowed: Mapping[str, Any]) -> dict[str, Any]:
+    """`routing_strategy_args` merged over `allowed` defaults; unknown keys are errors."""
+    given = dict(settings.args) if settings is not None else {}
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            "<config>",
+            f"{ARGS_KEY}.{unknown[0]}",
+            f"not a setting of {name}; valid: {', '.join(sorted(allowed)) or 'none'}",
+        )
+    return {**allowed, **given}
+
+
+def float_arg(values: Mapping[str, Any], key: str, minimum: float | None = None) -> float:
+    value = values[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError("<config>", f"{ARGS_KEY}.{key}", f"value {value!r} is not a number") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError("<config>", f"{ARGS_KEY}.{key}", f"value {number} must be >= {minimum}")
+    return number
+
+
+def query_vector(request: Any, dim: int) -> np.ndarray:
+    """The request's embedding as float32[dim], or a RoutingError saying what is wrong."""
+    vector = np.asarray(request.embedding(), dtype=np.float32).reshape(-1)
+    if vector.shape[0] != dim:
+        raise RoutingError(f"query embedding has {vector.shape[0]} dimensions, the artifact expects {dim}")
+    return vector
+
+
+def available_mask(candidates: Sequence[str], available: Sequence[str]) -> np.ndarray:
+    """Boolean mask over `candidates`; a RoutingError when none of them is available."""
+    allowed = set(available)
+    mask = np.fromiter((c in allowed for c in candidates), dtype=bool, count=len(candidates))
+    if not mask.any():
+        raise RoutingError(
+            f"none of the strategy's candidates {list(candidates)} is available (available: {list(available)})"
+        )
+    return mask
+
+
+def best_available(scores: np.ndarray, mask: np.ndarray, order: np.ndarray | None = None) -> int:
+    """Index of the highest score among available candidates.
+
+    Ties go to the first index (numpy's argmax rule), or to the first in `order` when given
+    (a permutation used to mirror a library's own tie rule, e.g. sklearn's sorted classes).
+    """
+    masked = np.where(mask, scores, -np.inf)
+    if order is not None:
+        ranked = masked[order]
+        return int(order[int(np.argmax(ranked))])
+    return int(np.argmax(masked))
+
+
+def decision(
+    candidates: Sequence[str],
+    scores: np.ndarray,
+    chosen: int,
+    mask: np.ndarray,
+    top: int | None = None,
+    **detail: Any,
+) -> Decision:
+    """A Decision with every candidate's score; `fallback_from` names an unavailable top choice."""
+    if top is None:
+        top = int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))
+    detail = {k: v for k, v in detail.items() if v is not None}
+    if top != chosen:
+        detail["fallback_from"] = candidates[top]
+    unavailable = [c for c, ok in zip(candidates, mask, strict=True) if not ok]
+    if unavailable:
+        detail["unavailable"] = unavailable
+    return Decision(
+        model=candidates[chosen],
+        scores={c: float(s) for c, s in zip(candidates, scores, strict=True)},
+        detail=detail,
+    )
+
+
+def name_order(candidates: Sequence[str]) -> np.ndarray:
+    """Indices of `candidates` in sorted-name order (sklearn's `classes_` order)."""
+    return np.array(sorted(range(len(candidates)), key=lambda i: candidates[i]), dtype=np.int64)
+
+
+class StrategyBase(RoutingStrategy):
+    """Holds the candidate list and the artifact's identity (for logs); subclasses add the math."""
+
+    def __init__(self, candidates: Sequence[str], artifact: Artifact | None = None):
+        self._candidates = tuple(candidates)
+        self.artifact_version = artifact.version if artifact is not None else ""
+        self.artifact_sha256 = artifact.sha256 if artifact is not None else ""
+
+    @property
+    def candidates(self) -> Sequence[str]:
+        return self._candidates

@@ -1,0 +1,1 @@
+"""Logs, spans and metrics the gateway adds to LiteLLM's own."""

@@ -1,0 +1,54 @@
+"""One span and one structured log line per routing decision.
+
+Prompt text is left out unless the operator turns on `log_query_text`: routing decisions are
+useful to SREs without it, and prompts are often the most sensitive data on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from gateway.routing.base import Decision
+
+logger = logging.getLogger("gateway.routing")
+tracer = trace.get_tracer("gateway.routing")
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    strategy: str
+    model_group: str
+    candidates: Sequence[str]
+    decision: Decision
+    decision_ms: float
+    artifact_version: str = ""
+    query: str | None = None  # only set when the operator allows query text in logs
+
+    def attributes(self) -> dict[str, object]:
+        attrs: dict[str, object] = {
+            "gateway.routing.strategy": self.strategy,
+            "gateway.routing.model_group": self.model_group,
+            "gateway.routing.candidates": list(self.candidates),
+            "gateway.routing.chosen": self.decision.model,
+            "gateway.routing.decision_ms": round(self.decision_ms, 3),
+            "gateway.routing.artifact_version": self.artifact_version,
+        }
+        score = self.decision.scores.get(self.decision.model)
+        if score is not None:
+            attrs["gateway.routing.score"] = float(score)
+        if self.query is not None:
+            attrs["gateway.routing.query"] = self.query
+        return attrs
+
+
+def record_decision(record: DecisionRecord) -> None:
+    """Emit the span (a child of the request's span when there is one) and the log line."""
+    attrs = record.attributes()
+    with tracer.start_as_current_span("gateway.routing.decision", attributes=attrs):
+        pass
+    logger.info("routing decision %s", json.dumps({k.rsplit(".", 1)[-1]: v for k, v in attrs.items()}))
