@@ -123,6 +123,8 @@ class RoutingRuntime:
             from gateway.routing.embedding import MiniLMEmbedder
 
             embedder = MiniLMEmbedder()
+        if embedder is not None:
+            embedder.embed("warm-up")  # load weights now, not on the first request
         return cls(config, active, embedder)
 
     def _groups_of_config(self) -> dict[str, list[str]]:

@@ -172,7 +172,7 @@ def decision(
         detail["unavailable"] = unavailable
     return Decision(
         model=candidates[chosen],
-        scores={c: float(s) for c, s in zip(candidates, scores, strict=True)},
+        scores={c: float(s) for c, s in zip(candidates, scores, strict=True) if np.isfinite(s)},
         detail=detail,
     )
 
@@ -193,3 +193,39 @@ class StrategyBase(RoutingStrategy):
     @property
     def candidates(self) -> Sequence[str]:
         return self._candidates
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "logistic": sigmoid,
+    "identity": lambda x: x,
+}
+
+
+def mlp_layers(artifact: Artifact, in_dim: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`weights_0..N` (in, out) and `biases_0..N` (out,) as in sklearn's coefs_/intercepts_, chained."""
+    where = artifact.source or "<artifact>"
+    count = sum(1 for key in artifact.arrays if key.startswith("weights_"))
+    if count == 0:
+        raise ArtifactError(f"{where}: array 'weights_0' missing for strategy {artifact.strategy}")
+    layers = []
+    prev = in_dim
+    for i in range(count):
+        w = array(artifact, f"weights_{i}", 2, (prev, None), dtype=np.float64)
+        b = array(artifact, f"biases_{i}", 1, (w.shape[1],), dtype=np.float64)
+        layers.append((w, b))
+        prev = w.shape[1]
+    return layers
+
+
+def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray]], activation, x: np.ndarray) -> np.ndarray:
+    """Hidden layers with `activation`, the last one linear (logits / regression output)."""
+    for w, b in layers[:-1]:
+        x = activation(x @ w + b)
+    w, b = layers[-1]
+    return x @ w + b

@@ -1,0 +1,158 @@
+"""Per-host firewall rules from the manifest flows: an nftables ruleset and, for RHEL, a firewalld zone.
+
+Everything is denied unless a flow allows it; each flow becomes one commented rule per address family.
+The `canonical()` form of each rule is what the audit compares with `nft -j list ruleset`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+from gateway.appliance.files import header
+from gateway.appliance.manifest import Flow, Manifest
+
+TABLE = "appliance"  # one table of our own: reloading it never touches other tables
+DROP_COMMENT = "drop: not in the manifest"
+
+# (nft statement, canonical form as the audit reads it back from `nft -j`), per chain.
+_BASE_IN = [
+    ('ct state established,related accept comment "base: replies to allowed traffic"',
+     "ct state in established,related accept"),
+    ('ct state invalid drop comment "base: invalid packets"', "ct state in invalid drop"),
+    ('iif "lo" accept comment "base: loopback"', "meta iif == lo accept"),
+    ('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept '
+     'comment "base: IPv6 neighbour discovery"',
+     "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-advert} accept"),
+]
+_BASE_OUT = [
+    ('ct state established,related accept comment "base: replies to allowed traffic"',
+     "ct state in established,related accept"),
+    ('oif "lo" accept comment "base: loopback"', "meta oif == lo accept"),
+    ('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept '
+     'comment "base: IPv6 neighbour discovery"',
+     "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-solicit} accept"),
+]
+_TAIL = (f'counter comment "{DROP_COMMENT}"', "counter")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One accept rule for one flow and one address family."""
+
+    chain: str  # input or output
+    family: str  # ip or ip6
+    field: str  # saddr or daddr
+    addrs: tuple[str, ...]
+    proto: str
+    port: int
+    comment: str
+
+    def nft(self) -> str:
+        addrs = ", ".join(self.addrs)
+        return (f"{self.family} {self.field} {{ {addrs} }} {self.proto} dport {self.port} "
+                f"accept comment {_nft_string(self.comment)}")
+
+    def canonical(self) -> str:
+        addrs = self.addrs[0] if len(self.addrs) == 1 else "{" + ",".join(sorted(self.addrs)) + "}"
+        return f"{self.family} {self.field} == {addrs} {self.proto} dport == {self.port} accept"
+
+
+def _nft_string(text: str) -> str:
+    # nft comments are limited to 128 bytes and cannot contain double quotes.
+    return '"' + text.replace('"', "'")[:120] + '"'
+
+
+def _split(addrs: list[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for a in addrs:
+        fam = "ip" if ipaddress.ip_network(a, strict=False).version == 4 else "ip6"
+        out.setdefault(fam, []).append(a)
+    return {f: tuple(sorted(set(v), key=lambda x: ipaddress.ip_network(x, strict=False))) for f, v in out.items()}
+
+
+def flow_label(m: Manifest, i: int, f: Flow) -> str:
+    return f"flow {i + 1}: {f.source} -> {f.to} ({f.purpose} Approved: {f.approver})"
+
+
+def source_addresses(m: Manifest, name: str) -> list[str]:
+    net = m.network(name)
+    return [net.cidr] if net is not None else list(m.host(name).addresses)
+
+
+def rules_for(m: Manifest, host: str) -> list[Rule]:
+    """Input rules for flows to this host's services, output rules for flows it starts (egress drop)."""
+    rules: list[Rule] = []
+    for i, f in enumerate(m.flows):
+        s = m.service(f.to)
+        label = flow_label(m, i, f)
+        if s.host == host:
+            for fam, addrs in _split(source_addresses(m, f.source)).items():
+                rules.append(Rule("input", fam, "saddr", addrs, s.protocol, s.port, label))
+        if f.source == host and m.firewall.egress == "drop":
+            for fam, addrs in _split(list(m.host(s.host).addresses)).items():
+                rules.append(Rule("output", fam, "daddr", addrs, s.protocol, s.port, label))
+    return rules
+
+
+def expected_chains(m: Manifest, host: str) -> dict[str, tuple[str, list[str]]]:
+    """chain -> (policy, canonical rules in order); the audit's reference."""
+    rules = rules_for(m, host)
+    chains = {
+        "input": ("drop", [c for _, c in _BASE_IN] + [r.canonical() for r in rules if r.chain == "input"]
+                  + [_TAIL[1]]),
+        "forward": ("drop", []),
+    }
+    if m.firewall.egress == "drop":
+        chains["output"] = ("drop", [c for _, c in _BASE_OUT] + [r.canonical() for r in rules if r.chain == "output"]
+                            + [_TAIL[1]])
+    else:
+        chains["output"] = ("accept", [])
+    return chains
+
+
+def nftables(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
+    h = m.host(host)
+    rules = rules_for(m, host)
+    out = ["#!/usr/sbin/nft -f", header(manifest_name, sha256, "# ").rstrip("\n"),
+           f"# Host {h.name} ({', '.join(h.addresses)}); roles: {', '.join(h.roles) or 'none'}.",
+           "# Only this table is replaced, so rules of other tables (if any) stay; the audit reports them.",
+           f"table inet {TABLE}", f"delete table inet {TABLE}", "", f"table inet {TABLE} {{"]
+
+    def chain(name: str, hook: str, policy: str, base: list, body: list[Rule], tail: bool) -> None:
+        out.append(f"    chain {name} {{")
+        out.append(f"        type filter hook {hook} priority filter; policy {policy};")
+        out.extend(f"        {stmt}" for stmt, _ in base)
+        out.extend(f"        {r.nft()}" for r in body)
+        if tail:
+            out.append(f"        {_TAIL[0]}")
+        out.append("    }")
+
+    chain("input", "input", "drop", _BASE_IN, [r for r in rules if r.chain == "input"], True)
+    chain("forward", "forward", "drop", [], [], False)
+    if m.firewall.egress == "drop":
+        chain("output", "output", "drop", _BASE_OUT, [r for r in rules if r.chain == "output"], True)
+    else:
+        chain("output", "output", "accept", [], [], False)
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def firewalld_zone(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
+    """Ingress only: firewalld zones have no egress filter (RHEL hosts may load the nft file instead)."""
+    hdr = header(manifest_name, sha256, "  ").rstrip("\n")
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', f"<!--\n{hdr}\n  Install as /etc/firewalld/zones/{TABLE}.xml"
+             f" on {host} and bind the host's interfaces to it.\n-->",
+             '<zone target="DROP">', f"  <short>{TABLE}</short>",
+             f"  <description>{escape(f'Flows of {m.site.name} to {host}; everything else is dropped.')}</description>"]
+    for r in rules_for(m, host):
+        if r.chain != "input":
+            continue
+        lines.append(f"  <!-- {escape(r.comment).replace('--', '-')} -->")
+        for a in r.addrs:
+            fam = "ipv4" if r.family == "ip" else "ipv6"
+            lines += [f'  <rule family="{fam}">', f"    <source address={quoteattr(a)}/>",
+                      f'    <port port="{r.port}" protocol="{r.proto}"/>', "    <accept/>", "  </rule>"]
+    lines.append("</zone>")
+    return "\n".join(lines) + "\n"
