@@ -1,0 +1,44 @@
+"""Small builders shared by tests: configs written to disk, artifacts with known content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "examples" / "demo"
+DEMO_MODELS = ("demo-small", "demo-coder", "demo-large")
+
+
+def deployments(group: str, names: tuple[str, ...], api_base: str | None = None) -> list[dict[str, Any]]:
+    """One OpenAI-protocol deployment per name; on the fake upstream when api_base is given."""
+    out = []
+    for name in names:
+        params: dict[str, Any] = {"model": f"openai/{name}", "api_key": "not-used"}
+        if api_base:
+            params["api_base"] = api_base
+        else:
+            params["mock_response"] = f"mock answer from {name}"
+        out.append({"model_name": group, "litellm_params": params})
+    return out
+
+
+def write_config(directory: Path, data: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def knn_config(artifact: Path, api_base: str | None = None, **router_settings: Any) -> dict[str, Any]:
+    """The demo's routing (llmrouter-knn over the three demo models) as a config mapping."""
+    settings = {
+        "routing_strategy": "llmrouter-knn",
+        "routing_strategy_args": {"model_path": str(artifact), "llm_data_path": str(DEMO_DIR / "llm_data.json")},
+    }
+    settings.update(router_settings)
+    return {
+        "model_list": deployments("auto", DEMO_MODELS, api_base),
+        "router_settings": settings,
+        "general_settings": {"master_key": "sk-test"},
+    }
