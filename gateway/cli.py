@@ -62,12 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=_build_demo)
 
-    try:
-        from gateway.appliance.cli import register
-    except ImportError:
-        register = None
-    if register is not None:
-        register(sub)
+    from gateway.appliance.cli import register, run
+
+    register(sub).set_defaults(func=run)
     return parser
 
 

@@ -42,3 +42,21 @@ def knn_config(artifact: Path, api_base: str | None = None, **router_settings: A
         "router_settings": settings,
         "general_settings": {"master_key": "sk-test"},
     }
+
+
+def constant_knn(path: Path, prefer: str, version: str, candidates: tuple[str, ...] = DEMO_MODELS) -> Path:
+    """A valid llmrouter-knn artifact whose every neighbour votes for `prefer`."""
+    import numpy as np
+
+    from gateway.routing import artifact as fmt
+
+    rng = np.random.default_rng(len(version))
+    embeddings = rng.normal(size=(6, 384)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    labels = np.full(6, candidates.index(prefer), dtype=np.int64)
+    files = fmt.build_files(
+        strategy="llmrouter-knn", version=version, candidates=list(candidates),
+        arrays={"embeddings": embeddings, "labels": labels}, params={"n_neighbors": 3},
+        embedding=fmt.EmbeddingSpec(),
+    )
+    return fmt.write_tar(files, path)

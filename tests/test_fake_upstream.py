@@ -10,13 +10,12 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fake_upstream import FakeConfig, start_fake_upstream
+from tests.fake_upstream import FakeConfig
 from tests.fake_upstream.server import check_loopback
 
 CHAT = {
@@ -26,18 +25,6 @@ CHAT = {
         {"role": "user", "content": "what is two plus two"},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator:
-    handle = start_fake_upstream()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(autouse=True)
-def clean(upstream) -> None:
-    upstream.reset()
 
 
 def sse_events(raw: str) -> list[str]:

@@ -18,21 +18,29 @@ DROP_COMMENT = "drop: not in the manifest"
 
 # (nft statement, canonical form as the audit reads it back from `nft -j`), per chain.
 _BASE_IN = [
-    ('ct state established,related accept comment "base: replies to allowed traffic"',
-     "ct state in established,related accept"),
+    (
+        'ct state established,related accept comment "base: replies to allowed traffic"',
+        "ct state in established,related accept",
+    ),
     ('ct state invalid drop comment "base: invalid packets"', "ct state in invalid drop"),
     ('iif "lo" accept comment "base: loopback"', "meta iif == lo accept"),
-    ('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept '
-     'comment "base: IPv6 neighbour discovery"',
-     "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-advert} accept"),
+    (
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept "
+        'comment "base: IPv6 neighbour discovery"',
+        "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-advert} accept",
+    ),
 ]
 _BASE_OUT = [
-    ('ct state established,related accept comment "base: replies to allowed traffic"',
-     "ct state in established,related accept"),
+    (
+        'ct state established,related accept comment "base: replies to allowed traffic"',
+        "ct state in established,related accept",
+    ),
     ('oif "lo" accept comment "base: loopback"', "meta oif == lo accept"),
-    ('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept '
-     'comment "base: IPv6 neighbour discovery"',
-     "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-solicit} accept"),
+    (
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept "
+        'comment "base: IPv6 neighbour discovery"',
+        "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-solicit} accept",
+    ),
 ]
 _TAIL = (f'counter comment "{DROP_COMMENT}"', "counter")
 
@@ -51,8 +59,10 @@ class Rule:
 
     def nft(self) -> str:
         addrs = ", ".join(self.addrs)
-        return (f"{self.family} {self.field} {{ {addrs} }} {self.proto} dport {self.port} "
-                f"accept comment {_nft_string(self.comment)}")
+        return (
+            f"{self.family} {self.field} {{ {addrs} }} {self.proto} dport {self.port} "
+            f"accept comment {_nft_string(self.comment)}"
+        )
 
     def canonical(self) -> str:
         addrs = self.addrs[0] if len(self.addrs) == 1 else "{" + ",".join(sorted(self.addrs)) + "}"
@@ -69,7 +79,9 @@ def _split(addrs: list[str]) -> dict[str, tuple[str, ...]]:
     for a in addrs:
         fam = "ip" if ipaddress.ip_network(a, strict=False).version == 4 else "ip6"
         out.setdefault(fam, []).append(a)
-    return {f: tuple(sorted(set(v), key=lambda x: ipaddress.ip_network(x, strict=False))) for f, v in out.items()}
+    return {
+        f: tuple(sorted(set(v), key=lambda x: ipaddress.ip_network(x, strict=False))) for f, v in out.items()
+    }
 
 
 def flow_label(m: Manifest, i: int, f: Flow) -> str:
@@ -100,13 +112,17 @@ def expected_chains(m: Manifest, host: str) -> dict[str, tuple[str, list[str]]]:
     """chain -> (policy, canonical rules in order); the audit's reference."""
     rules = rules_for(m, host)
     chains = {
-        "input": ("drop", [c for _, c in _BASE_IN] + [r.canonical() for r in rules if r.chain == "input"]
-                  + [_TAIL[1]]),
+        "input": (
+            "drop",
+            [c for _, c in _BASE_IN] + [r.canonical() for r in rules if r.chain == "input"] + [_TAIL[1]],
+        ),
         "forward": ("drop", []),
     }
     if m.firewall.egress == "drop":
-        chains["output"] = ("drop", [c for _, c in _BASE_OUT] + [r.canonical() for r in rules if r.chain == "output"]
-                            + [_TAIL[1]])
+        chains["output"] = (
+            "drop",
+            [c for _, c in _BASE_OUT] + [r.canonical() for r in rules if r.chain == "output"] + [_TAIL[1]],
+        )
     else:
         chains["output"] = ("accept", [])
     return chains
@@ -115,10 +131,16 @@ def expected_chains(m: Manifest, host: str) -> dict[str, tuple[str, list[str]]]:
 def nftables(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
     h = m.host(host)
     rules = rules_for(m, host)
-    out = ["#!/usr/sbin/nft -f", header(manifest_name, sha256, "# ").rstrip("\n"),
-           f"# Host {h.name} ({', '.join(h.addresses)}); roles: {', '.join(h.roles) or 'none'}.",
-           "# Only this table is replaced, so rules of other tables (if any) stay; the audit reports them.",
-           f"table inet {TABLE}", f"delete table inet {TABLE}", "", f"table inet {TABLE} {{"]
+    out = [
+        "#!/usr/sbin/nft -f",
+        header(manifest_name, sha256, "# ").rstrip("\n"),
+        f"# Host {h.name} ({', '.join(h.addresses)}); roles: {', '.join(h.roles) or 'none'}.",
+        "# Only this table is replaced, so rules of other tables (if any) stay; the audit reports them.",
+        f"table inet {TABLE}",
+        f"delete table inet {TABLE}",
+        "",
+        f"table inet {TABLE} {{",
+    ]
 
     def chain(name: str, hook: str, policy: str, base: list, body: list[Rule], tail: bool) -> None:
         out.append(f"    chain {name} {{")
@@ -142,17 +164,27 @@ def nftables(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
 def firewalld_zone(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
     """Ingress only: firewalld zones have no egress filter (RHEL hosts may load the nft file instead)."""
     hdr = header(manifest_name, sha256, "  ").rstrip("\n")
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', f"<!--\n{hdr}\n  Install as /etc/firewalld/zones/{TABLE}.xml"
-             f" on {host} and bind the host's interfaces to it.\n-->",
-             '<zone target="DROP">', f"  <short>{TABLE}</short>",
-             f"  <description>{escape(f'Flows of {m.site.name} to {host}; everything else is dropped.')}</description>"]
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f"<!--\n{hdr}\n  Install as /etc/firewalld/zones/{TABLE}.xml"
+        f" on {host} and bind the host's interfaces to it.\n-->",
+        '<zone target="DROP">',
+        f"  <short>{TABLE}</short>",
+        "  <description>" + escape(f"Flows of {m.site.name} to {host}; everything else is dropped.")
+        + "</description>",
+    ]
     for r in rules_for(m, host):
         if r.chain != "input":
             continue
         lines.append(f"  <!-- {escape(r.comment).replace('--', '-')} -->")
         for a in r.addrs:
             fam = "ipv4" if r.family == "ip" else "ipv6"
-            lines += [f'  <rule family="{fam}">', f"    <source address={quoteattr(a)}/>",
-                      f'    <port port="{r.port}" protocol="{r.proto}"/>', "    <accept/>", "  </rule>"]
+            lines += [
+                f'  <rule family="{fam}">',
+                f"    <source address={quoteattr(a)}/>",
+                f'    <port port="{r.port}" protocol="{r.proto}"/>',
+                "    <accept/>",
+                "  </rule>",
+            ]
     lines.append("</zone>")
     return "\n".join(lines) + "\n"

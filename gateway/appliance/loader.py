@@ -45,7 +45,9 @@ def parse(text: str, source: str = "<manifest>") -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ReferenceProblems as exc:
-        raise ManifestError(source, [_where(root, loc) + f"{format_loc(loc)}: {msg}" for loc, msg in exc.located])
+        raise ManifestError(
+            source, [_where(root, loc) + f"{format_loc(loc)}: {msg}" for loc, msg in exc.located]
+        ) from None
     except ValidationError as exc:
         raise ManifestError(source, [_describe(root, e) for e in exc.errors()]) from None
 

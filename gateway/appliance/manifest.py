@@ -15,7 +15,9 @@ from gateway.appliance.errors import ManifestError
 
 API_VERSION = "gateway.appliance/v1"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_DNS = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_DNS = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
 
 
 def _name(value: str) -> str:
@@ -91,7 +93,9 @@ class CaSettings(_Model):
         if self.leaf_validity_days > self.intermediate_validity_days:
             raise ValueError("leaf_validity_days must not exceed intermediate_validity_days")
         if self.renew_before_days >= min(self.leaf_validity_days, self.crl_validity_days):
-            raise ValueError("renew_before_days must be shorter than leaf_validity_days and crl_validity_days")
+            raise ValueError(
+                "renew_before_days must be shorter than leaf_validity_days and crl_validity_days"
+            )
         return self
 
 
@@ -242,7 +246,9 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
     networks = {n.name for n in m.admin_networks + m.user_networks}
     for i, h in enumerate(m.hosts):
         if h.name in networks:
-            p.append((("hosts", i, "name"), f"{h.name!r} is also a network name; flows could not tell them apart"))
+            p.append(
+                (("hosts", i, "name"), f"{h.name!r} is also a network name; flows could not tell them apart")
+            )
     owner: dict[str, str] = {}
     for i, h in enumerate(m.hosts):
         for j, a in enumerate(h.addresses):
@@ -252,7 +258,9 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
     services = {s.name: s for s in m.services}
     for i, s in enumerate(m.services):
         if s.host not in hosts:
-            p.append((("services", i, "host"), f"unknown host {s.host!r} (hosts: {', '.join(sorted(hosts))})"))
+            p.append(
+                (("services", i, "host"), f"unknown host {s.host!r} (hosts: {', '.join(sorted(hosts))})")
+            )
         elif s.kind not in _ROLELESS_KINDS and s.kind not in hosts[s.host].roles:
             p.append((("services", i, "kind"), f"host {s.host!r} does not have the role {s.kind!r}"))
     clients = {c.name: c for c in m.clients}
@@ -276,7 +284,9 @@ def _check_flow(i, f: Flow, hosts, networks, services, clients) -> list[tuple[tu
     if f.port is not None and f.port != s.port:
         p.append((("flows", i, "port"), f"{f.port} is not the port of service {s.name!r} ({s.port})"))
     if f.source == s.host:
-        p.append((("flows", i, "from"), f"{f.source!r} is the service's own host; local traffic needs no flow"))
+        p.append(
+            (("flows", i, "from"), f"{f.source!r} is the service's own host; local traffic needs no flow")
+        )
     if s.tls.mode == "mtls":
         if f.identity is None:
             p.append((("flows", i, "identity"), f"service {s.name!r} requires mtls: name a client identity"))

@@ -98,12 +98,15 @@ def _hash(key_type: str):
 
 
 def _name(cn: str, org: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _ski(key) -> x509.SubjectKeyIdentifier:
@@ -112,17 +115,36 @@ def _ski(key) -> x509.SubjectKeyIdentifier:
 
 def _ca_cert(key, subject, issuer_cert, issuer_key, days, path_length, ca: CaSettings, now):
     issuer = issuer_cert.subject if issuer_cert is not None else subject
-    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(now - BACKDATE)
-         .not_valid_after(now + dt.timedelta(days=days))
-         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                      crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-         .add_extension(_ski(key), critical=False))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(_ski(key), critical=False)
+    )
     signer = issuer_key if issuer_key is not None else key
     if issuer_cert is not None:
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False)
+        b = b.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
+        )
     return b.sign(signer, _hash(ca.key_type))
 
 
@@ -130,19 +152,43 @@ def issue_leaf(leaf: Leaf, ca_cert, ca_key, ca: CaSettings, now: dt.datetime, ek
     """Signs a leaf; `eku` overrides the usage (tests use it to make a wrong-purpose certificate)."""
     key = new_key(ca.key_type)
     not_after = min(now + dt.timedelta(days=days or ca.leaf_validity_days), ca_cert.not_valid_after_utc)
-    usage = eku or [ExtendedKeyUsageOID.SERVER_AUTH if leaf.kind == "server" else ExtendedKeyUsageOID.CLIENT_AUTH]
+    usage = eku or [
+        ExtendedKeyUsageOID.SERVER_AUTH if leaf.kind == "server" else ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
     rsa_key = isinstance(key, rsa.RSAPrivateKey)
-    b = (x509.CertificateBuilder().subject_name(_name(leaf.common_name, ca_cert.subject.get_attributes_for_oid(
-            NameOID.ORGANIZATION_NAME)[0].value))
-         .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - BACKDATE).not_valid_after(not_after)
-         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=rsa_key,
-                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-         .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
-         .add_extension(_ski(key), critical=False)
-         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(
+            _name(
+                leaf.common_name, ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=rsa_key,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+        .add_extension(_ski(key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
     sans = [x509.DNSName(d) for d in leaf.dns] + [x509.IPAddress(ip_address(a)) for a in leaf.ips]
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -174,14 +220,18 @@ def _sans(cert) -> tuple[tuple[str, ...], tuple[str, ...]]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return (), ()
-    return tuple(ext.get_values_for_type(x509.DNSName)), tuple(str(a) for a in ext.get_values_for_type(x509.IPAddress))
+    return tuple(ext.get_values_for_type(x509.DNSName)), tuple(
+        str(a) for a in ext.get_values_for_type(x509.IPAddress)
+    )
 
 
 def read_revoked(pki: Pki) -> list[dict]:
     return json.loads(pki.revoked_file.read_text()) if pki.revoked_file.exists() else []
 
 
-def ensure(m: Manifest, out: Path, threshold_days: int | None = None, now: dt.datetime | None = None) -> list[str]:
+def ensure(
+    m: Manifest, out: Path, threshold_days: int | None = None, now: dt.datetime | None = None
+) -> list[str]:
     """Brings the CA material in `out` in line with the manifest; returns what it (re)issued."""
     ca, pki, now = m.ca, Pki(out), now or now_utc()
     threshold = m.ca.renew_before_days if threshold_days is None else threshold_days
@@ -190,23 +240,45 @@ def ensure(m: Manifest, out: Path, threshold_days: int | None = None, now: dt.da
     root_cert, root_key = _load_cert(pki.cert(ROOT)), _load_key(pki.key(ROOT))
     if root_cert is None:
         root_key = new_key(ca.key_type)
-        root_cert = _ca_cert(root_key, _name(f"{org} Root CA ({m.site.name})", org), None, None,
-                             ca.root_validity_days, 1, ca, now)
+        root_cert = _ca_cert(
+            root_key,
+            _name(f"{org} Root CA ({m.site.name})", org),
+            None,
+            None,
+            ca.root_validity_days,
+            1,
+            ca,
+            now,
+        )
         write_bytes(pki.key(ROOT), _key_pem(root_key), 0o600)
         write_bytes(pki.cert(ROOT), root_cert.public_bytes(serialization.Encoding.PEM))
         done.append("root CA")
     elif _expiring(root_cert, now, threshold):
-        raise PkiError(f"{pki.cert(ROOT)} expires on {root_cert.not_valid_after_utc:%Y-%m-%d}: rolling a root "
-                       "is a site decision; move the old CA aside and run generate to start a new one")
+        raise PkiError(
+            f"{pki.cert(ROOT)} expires on {root_cert.not_valid_after_utc:%Y-%m-%d}: rolling a root "
+            "is a site decision; move the old CA aside and run generate to start a new one"
+        )
 
     inter_cert, inter_key = _load_cert(pki.cert(INTERMEDIATE)), _load_key(pki.key(INTERMEDIATE))
     # An intermediate with less than one leaf lifetime left would cut leaves short: renew it early.
-    if (inter_cert is None or inter_key is None or not _issued_by(inter_cert, root_cert)
-            or _expiring(inter_cert, now, threshold + ca.leaf_validity_days)):
+    if (
+        inter_cert is None
+        or inter_key is None
+        or not _issued_by(inter_cert, root_cert)
+        or _expiring(inter_cert, now, threshold + ca.leaf_validity_days)
+    ):
         root_key = _need(root_key, pki.key(ROOT), "the intermediate CA")
         inter_key = new_key(ca.key_type)
-        inter_cert = _ca_cert(inter_key, _name(f"{org} Issuing CA ({m.site.name})", org), root_cert, root_key,
-                              ca.intermediate_validity_days, 0, ca, now)
+        inter_cert = _ca_cert(
+            inter_key,
+            _name(f"{org} Issuing CA ({m.site.name})", org),
+            root_cert,
+            root_key,
+            ca.intermediate_validity_days,
+            0,
+            ca,
+            now,
+        )
         write_bytes(pki.key(INTERMEDIATE), _key_pem(inter_key), 0o600)
         write_bytes(pki.cert(INTERMEDIATE), inter_cert.public_bytes(serialization.Encoding.PEM))
         done.append("intermediate CA")
@@ -214,18 +286,27 @@ def ensure(m: Manifest, out: Path, threshold_days: int | None = None, now: dt.da
     revoked = {int(r["serial"], 16) for r in read_revoked(pki)}
     for leaf in wanted_leaves(m):
         cert = _load_cert(pki.leaf(leaf.kind, leaf.name, "crt"))
-        if (cert is not None and pki.leaf(leaf.kind, leaf.name, "key").exists()
-                and _issued_by(cert, inter_cert) and not _expiring(cert, now, threshold)
-                and cert.serial_number not in revoked and _sans(cert) == (leaf.dns, leaf.ips)):
+        if (
+            cert is not None
+            and pki.leaf(leaf.kind, leaf.name, "key").exists()
+            and _issued_by(cert, inter_cert)
+            and not _expiring(cert, now, threshold)
+            and cert.serial_number not in revoked
+            and _sans(cert) == (leaf.dns, leaf.ips)
+        ):
             continue
         key, cert = issue_leaf(leaf, inter_cert, inter_key, ca, now)
-        chain = cert.public_bytes(serialization.Encoding.PEM) + inter_cert.public_bytes(serialization.Encoding.PEM)
+        chain = cert.public_bytes(serialization.Encoding.PEM) + inter_cert.public_bytes(
+            serialization.Encoding.PEM
+        )
         write_bytes(pki.leaf(leaf.kind, leaf.name, "key"), _key_pem(key), 0o600)
         write_bytes(pki.leaf(leaf.kind, leaf.name, "crt"), cert.public_bytes(serialization.Encoding.PEM))
         write_bytes(pki.leaf(leaf.kind, leaf.name, "chain.pem"), chain)
         done.append(f"{leaf.kind} {leaf.name}")
 
-    done += _ensure_crl(pki, INTERMEDIATE, inter_cert, inter_key, revoked, ca, now, threshold, ca.crl_validity_days)
+    done += _ensure_crl(
+        pki, INTERMEDIATE, inter_cert, inter_key, revoked, ca, now, threshold, ca.crl_validity_days
+    )
     done += _ensure_crl(pki, ROOT, root_cert, root_key, set(), ca, now, threshold, ROOT_CRL_DAYS)
     pem = serialization.Encoding.PEM
     write_bytes(pki.ca_bundle, root_cert.public_bytes(pem) + inter_cert.public_bytes(pem))
@@ -244,8 +325,11 @@ def _ensure_crl(pki: Pki, name, cert, key, serials: set[int], ca, now, threshold
     if path.exists():
         crl = x509.load_pem_x509_crl(path.read_bytes())
         listed = {r.serial_number for r in crl}
-        if (crl.is_signature_valid(cert.public_key()) and listed == serials
-                and crl.next_update_utc - now > dt.timedelta(days=threshold)):
+        if (
+            crl.is_signature_valid(cert.public_key())
+            and listed == serials
+            and crl.next_update_utc - now > dt.timedelta(days=threshold)
+        ):
             return []
     key = _need(key, pki.key(name), f"the CRL of {name}")
     number = 1
@@ -256,13 +340,21 @@ def _ensure_crl(pki: Pki, name, cert, key, serials: set[int], ca, now, threshold
         except x509.ExtensionNotFound:
             pass
     revoked_at = {int(r["serial"], 16): dt.datetime.fromisoformat(r["revoked_at"]) for r in read_revoked(pki)}
-    b = (x509.CertificateRevocationListBuilder().issuer_name(cert.subject).last_update(now - BACKDATE)
-         .next_update(now + dt.timedelta(days=days))
-         .add_extension(x509.CRLNumber(number), critical=False)
-         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False))
+    b = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(cert.subject)
+        .last_update(now - BACKDATE)
+        .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+    )
     for serial in sorted(serials):
-        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
-                                      .revocation_date(revoked_at.get(serial, now)).build())
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(revoked_at.get(serial, now))
+            .build()
+        )
     write_bytes(path, b.sign(key, _hash(ca.key_type)).public_bytes(serialization.Encoding.PEM))
     return [f"CRL {name}"]
 
@@ -279,14 +371,27 @@ def revoke(m: Manifest, out: Path, kind: str, name: str, reason: str, now: dt.da
         raise PkiError(f"no certificate for {kind} {name!r} at {path}; names: {_names(pki, kind)}")
     serial = f"{cert.serial_number:x}"
     entries = [r for r in read_revoked(pki) if r["serial"] != serial]
-    entries.append({"serial": serial, "kind": kind, "name": name, "reason": reason, "revoked_at": now.isoformat()})
-    write_bytes(pki.revoked_file, (json.dumps(sorted(entries, key=lambda r: r["serial"]), indent=2) + "\n").encode())
+    entries.append(
+        {"serial": serial, "kind": kind, "name": name, "reason": reason, "revoked_at": now.isoformat()}
+    )
+    write_bytes(
+        pki.revoked_file, (json.dumps(sorted(entries, key=lambda r: r["serial"]), indent=2) + "\n").encode()
+    )
     inter_cert, inter_key = _load_cert(pki.cert(INTERMEDIATE)), _load_key(pki.key(INTERMEDIATE))
     if inter_cert is None or inter_key is None:
         raise PkiError(f"the issuing CA is missing in {pki.dir}; run generate first")
     serials = {int(r["serial"], 16) for r in entries}
-    _ensure_crl(pki, INTERMEDIATE, inter_cert, inter_key, serials, m.ca, now, m.ca.renew_before_days,
-                m.ca.crl_validity_days)
+    _ensure_crl(
+        pki,
+        INTERMEDIATE,
+        inter_cert,
+        inter_key,
+        serials,
+        m.ca,
+        now,
+        m.ca.renew_before_days,
+        m.ca.crl_validity_days,
+    )
     write_bytes(pki.crl_bundle, pki.crl(ROOT).read_bytes() + pki.crl(INTERMEDIATE).read_bytes())
     return serial
 

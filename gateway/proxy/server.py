@@ -6,6 +6,7 @@ the gateway's callback added; everything else in the file reaches LiteLLM untouc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ import yaml
 from gateway.config.loader import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.proxy.offline import apply_offline_defaults
+from gateway.reload.manager import ReloadManager, build_runtime
 from gateway.routing.registry import STRATEGIES
 from gateway.routing.runtime import RoutingRuntime
 
@@ -85,21 +87,23 @@ def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, optio
 def serve(config: GatewayConfig, options: ServeOptions) -> None:
     """Validate everything, then hand over to LiteLLM's own server start (blocks)."""
     apply_offline_defaults()
-    runtime = RoutingRuntime.from_config(config) if config.strategy else None
+    runtime = asyncio.run(build_runtime(config))
     check_port_free(options.host, options.port)
 
     from gateway.proxy import app_routes, hooks
 
-    hooks.routing_hook.runtime = runtime
-    if runtime is not None:
-        runtime.llm_call = app_routes.router_llm_call
+    app_routes.publish_runtime(runtime)
+    manager = ReloadManager(config, runtime, app_routes.apply_to_litellm, app_routes.publish_runtime)
     litellm_config = write_private_yaml(litellm_config_with_hook(config, hooks.HOOK_PATH))
     for line in startup_summary(config, runtime, options):
         logger.info(line)
+    logger.info("routes added: %s; config hot reload: %s", app_routes.STATUS_ROUTE,
+                "on" if manager.status.config_hot_reload else "off")
 
     from litellm.proxy.proxy_cli import run_server
+    from litellm.proxy.proxy_server import app
 
-    app_routes.install(runtime)
+    app_routes.install(app, manager)
     run_server.main(
         args=["--config", str(litellm_config), "--host", options.host, "--port", str(options.port),
               "--num_workers", str(options.num_workers)],

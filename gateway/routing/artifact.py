@@ -192,7 +192,9 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
             raise ArtifactError(f"{path}: {name} listed in the manifest but missing")
         actual = sha256_bytes(files[name])
         if actual != expected:
-            raise ArtifactError(f"{path}: checksum mismatch for {name} (manifest {expected[:12]}…, file {actual[:12]}…)")
+            raise ArtifactError(
+                f"{path}: checksum mismatch for {name} (manifest {expected[:12]}…, file {actual[:12]}…)"
+            )
     arrays: dict[str, np.ndarray] = {}
     if ARRAYS in files:
         try:

@@ -61,10 +61,15 @@ def build_demo_files(
         candidates=CANDIDATES,
         arrays={"embeddings": embeddings, "labels": labels, "performance": performance},
         params={"n_neighbors": N_NEIGHBORS, "weights": "uniform", "metric": "cosine"},
-        metrics={"train_rows": len(rows), "label_counts": np.bincount(labels, minlength=3).tolist(),
-                 "source": "examples/demo/queries.jsonl", "source_sha256": source_digest},
-        embedding=fmt.EmbeddingSpec(model=MODEL_NAME, dim=int(embeddings.shape[1]),
-                                    max_tokens=embedder.max_tokens, normalize=True),
+        metrics={
+            "train_rows": len(rows),
+            "label_counts": np.bincount(labels, minlength=3).tolist(),
+            "source": "examples/demo/queries.jsonl",
+            "source_sha256": source_digest,
+        },
+        embedding=fmt.EmbeddingSpec(
+            model=MODEL_NAME, dim=int(embeddings.shape[1]), max_tokens=embedder.max_tokens, normalize=True
+        ),
     )
 
 

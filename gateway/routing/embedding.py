@@ -68,8 +68,14 @@ class _Layer:
             return np.ascontiguousarray(tensors[f"{prefix}.{name}"], dtype=np.float32)
 
         self.qkv_w = np.ascontiguousarray(
-            np.concatenate([t("attention.self.query.weight"), t("attention.self.key.weight"),
-                            t("attention.self.value.weight")], axis=0).T
+            np.concatenate(
+                [
+                    t("attention.self.query.weight"),
+                    t("attention.self.key.weight"),
+                    t("attention.self.value.weight"),
+                ],
+                axis=0,
+            ).T
         )
         self.qkv_b = np.concatenate(
             [t("attention.self.query.bias"), t("attention.self.key.bias"), t("attention.self.value.bias")]
@@ -131,7 +137,9 @@ class MiniLMEmbedder:
         # Checkpoints exist with and without the "bert." prefix.
         tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
         self.word = np.ascontiguousarray(tensors["embeddings.word_embeddings.weight"], dtype=np.float32)
-        self.position = np.ascontiguousarray(tensors["embeddings.position_embeddings.weight"], dtype=np.float32)
+        self.position = np.ascontiguousarray(
+            tensors["embeddings.position_embeddings.weight"], dtype=np.float32
+        )
         self.token_type0 = np.asarray(tensors["embeddings.token_type_embeddings.weight"][0], dtype=np.float32)
         self.emb_ln_w = np.asarray(tensors["embeddings.LayerNorm.weight"], dtype=np.float32)
         self.emb_ln_b = np.asarray(tensors["embeddings.LayerNorm.bias"], dtype=np.float32)
@@ -146,24 +154,34 @@ class MiniLMEmbedder:
         """One text -> float32[dim], unit length."""
         return self.embed_batch([text])[0]
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> float32[n, dim], unit length rows. Padding never changes a row's value."""
+    def embed_batch(self, texts: Sequence[str], chunk: int = 16) -> np.ndarray:
+        """Texts -> float32[n, dim], unit length rows. Padding never changes a row's value.
+
+        Texts are grouped by token length in chunks of `chunk`, so little padding is computed.
+        """
         self.load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return out
         encodings = self.tokenizer.encode_batch([str(t) for t in texts])
-        lengths = [len(e.ids) for e in encodings]
-        width = max(lengths)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.float32)
-        for row, enc in enumerate(encodings):
-            ids[row, : lengths[row]] = enc.ids
-            mask[row, : lengths[row]] = 1.0
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), chunk):
+            rows = order[start : start + chunk]
+            out[rows] = self._pooled([encodings[i].ids for i in rows])
+        return out
+
+    def _pooled(self, id_lists: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in id_lists)
+        ids = np.zeros((len(id_lists), width), dtype=np.int64)
+        mask = np.zeros((len(id_lists), width), dtype=np.float32)
+        for row, row_ids in enumerate(id_lists):
+            ids[row, : len(row_ids)] = row_ids
+            mask[row, : len(row_ids)] = 1.0
         hidden = self._encode(ids, mask)
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
-        return (pooled / norms).astype(np.float32)
+        return pooled / norms
 
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         batch, width = ids.shape

@@ -21,7 +21,16 @@ from typing import Any
 from gateway.errors import ConfigError
 from gateway.routing.registry import LLMInfo
 
-KNOWN_KEYS = {"size", "feature", "input_price", "output_price", "model", "service", "api_endpoint", "embedding"}
+KNOWN_KEYS = {
+    "size",
+    "feature",
+    "input_price",
+    "output_price",
+    "model",
+    "service",
+    "api_endpoint",
+    "embedding",
+}
 _SUFFIX = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 
 
@@ -48,7 +57,9 @@ def _price(source: str, name: str, entry: Mapping[str, Any], key: str) -> float:
     try:
         price = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(source, f"{name}.{key}", f"value {value!r} is not a number (price per 1M tokens)") from None
+        raise ConfigError(
+            source, f"{name}.{key}", f"value {value!r} is not a number (price per 1M tokens)"
+        ) from None
     if not math.isfinite(price) or price < 0:
         raise ConfigError(source, f"{name}.{key}", f"value {value!r} must be a non-negative number")
     return price
@@ -61,16 +72,20 @@ def parse_llm_data(data: Any, source: str = "<llm_data>") -> dict[str, LLMInfo]:
     result: dict[str, LLMInfo] = {}
     for name, entry in data.items():
         if not isinstance(entry, dict):
-            raise ConfigError(source, str(name), "must be an object with size, input_price, output_price, ...")
+            raise ConfigError(
+                source, str(name), "must be an object with size, input_price, output_price, ..."
+            )
         unknown = sorted(set(entry) - KNOWN_KEYS)
         if unknown:
-            raise ConfigError(source, f"{name}.{unknown[0]}", f"unknown key; valid: {', '.join(sorted(KNOWN_KEYS))}")
+            raise ConfigError(
+                source, f"{name}.{unknown[0]}", f"unknown key; valid: {', '.join(sorted(KNOWN_KEYS))}"
+            )
         size = 0.0
         if "size" in entry:
             try:
                 size = parse_size(entry["size"])
             except ValueError as exc:
-                raise ConfigError(source, f"{name}.size", f"{exc}; write e.g. \"7B\" or \"512M\"") from None
+                raise ConfigError(source, f"{name}.size", f'{exc}; write e.g. "7B" or "512M"') from None
         result[str(name)] = LLMInfo(
             name=str(name),
             size=size,

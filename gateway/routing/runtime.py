@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gateway.config.loader import GatewayConfig
@@ -62,8 +63,9 @@ class ActiveStrategy:
         return self.artifact.version if self.artifact else ""
 
 
-def build_strategy(name: str, args: RoutingStrategyArgs, source: str) -> ActiveStrategy:
-    """Load the artifact and llm data named by `args` and build the strategy, or raise."""
+def build_strategy(name: str, args: RoutingStrategyArgs, source: str,
+                   artifact_path: Path | None = None) -> ActiveStrategy:
+    """Load the artifact (`artifact_path`, else `args.model_path`) and llm data, build the strategy."""
     cls = resolve(name, source)
     accepted = COMMON_ARGS | frozenset(getattr(cls, "accepted_args", frozenset()))
     unknown = sorted(set(args.extra) - accepted)
@@ -80,19 +82,17 @@ def build_strategy(name: str, args: RoutingStrategyArgs, source: str) -> ActiveS
         llm_data = load_llm_data(args.llm_data_path)
     artifact = None
     if getattr(cls, "needs_artifact", True):
-        if args.model_path is None and not args.model_s3_key:
-            raise ConfigError(source, "router_settings.routing_strategy_args.model_path", f"{name} needs a model")
-        if args.model_path is not None:
-            try:
-                artifact = load_artifact(args.model_path)
-            except ArtifactError as exc:
-                raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
-            if artifact.strategy != name:
-                raise ConfigError(
-                    source,
-                    "router_settings.routing_strategy_args.model_path",
-                    f"{args.model_path} holds a {artifact.strategy} model, not {name}",
-                )
+        path = artifact_path or args.model_path
+        if path is None:
+            raise ConfigError(source, "router_settings.routing_strategy_args.model_path",
+                              f"{name} needs a model: set model_path or model_s3_bucket/model_s3_key")
+        try:
+            artifact = load_artifact(path)
+        except ArtifactError as exc:
+            raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
+        if artifact.strategy != name:
+            raise ConfigError(source, "router_settings.routing_strategy_args.model_path",
+                              f"{path} holds a {artifact.strategy} model, not {name}")
     settings = StrategySettings(llm_data=llm_data, args=args.extra)
     try:
         strategy = cls.load(artifact, settings)
@@ -115,10 +115,11 @@ class RoutingRuntime:
         self.groups = self._governed_groups(active)
 
     @classmethod
-    def from_config(cls, config: GatewayConfig, embedder: Any = None) -> RoutingRuntime:
+    def from_config(cls, config: GatewayConfig, embedder: Any = None,
+                    artifact_path: Path | None = None) -> RoutingRuntime:
         if config.strategy is None or config.strategy_args is None:
             raise ConfigError(str(config.source), "router_settings.routing_strategy", "not an llmrouter strategy")
-        active = build_strategy(config.strategy, config.strategy_args, str(config.source))
+        active = build_strategy(config.strategy, config.strategy_args, str(config.source), artifact_path)
         if embedder is None and active.strategy.needs_embedding:
             from gateway.routing.embedding import MiniLMEmbedder
 
@@ -159,6 +160,11 @@ class RoutingRuntime:
                               f"the {self.name} model's candidates {lacking} have no deployment in "
                               f"model groups {sorted(chosen)}; deployments there: {sorted(all_names)}")
         return chosen
+
+    def swap(self, active: ActiveStrategy) -> None:
+        """Serve `active` from the next request on, if its candidates fit this config's groups."""
+        groups = self._governed_groups(active)
+        self.active, self.groups = active, groups
 
     def governs(self, model_group: str) -> bool:
         return model_group in self.groups

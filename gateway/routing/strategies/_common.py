@@ -39,14 +39,18 @@ def check_embedding(artifact: Artifact, dim: int) -> None:
     where = artifact.source or "<artifact>"
     spec = artifact.embedding
     if spec is None:
-        raise ArtifactError(f"{where}: manifest has no 'embedding' spec; strategy {artifact.strategy} needs one")
+        raise ArtifactError(
+            f"{where}: manifest has no 'embedding' spec; strategy {artifact.strategy} needs one"
+        )
     if spec.model != MODEL_NAME:
         raise ArtifactError(
             f"{where}: trained on embedding model '{spec.model}', the gateway runs '{MODEL_NAME}'; "
             f"retrain on {MODEL_NAME} embeddings"
         )
     if not spec.normalize:
-        raise ArtifactError(f"{where}: embedding.normalize is false; the gateway's embeddings are L2-normalised")
+        raise ArtifactError(
+            f"{where}: embedding.normalize is false; the gateway's embeddings are L2-normalised"
+        )
     if spec.dim != dim:
         raise ArtifactError(f"{where}: embedding.dim is {spec.dim} but the arrays expect {dim}")
 
@@ -92,7 +96,8 @@ def param(artifact: Artifact, key: str, default: Any = None, choices: Iterable[A
         raise ArtifactError(f"{artifact.source or '<artifact>'}: params.{key} is required")
     if choices is not None and value not in set(choices):
         raise ArtifactError(
-            f"{artifact.source or '<artifact>'}: params.{key} is {value!r}; valid: {sorted(map(str, choices))}"
+            f"{artifact.source or '<artifact>'}: params.{key} is {value!r}; "
+            f"valid: {sorted(map(str, choices))}"
         )
     return value
 
@@ -135,7 +140,8 @@ def available_mask(candidates: Sequence[str], available: Sequence[str]) -> np.nd
     mask = np.fromiter((c in allowed for c in candidates), dtype=bool, count=len(candidates))
     if not mask.any():
         raise RoutingError(
-            f"none of the strategy's candidates {list(candidates)} is available (available: {list(available)})"
+            f"none of the strategy's candidates {list(candidates)} is available "
+            f"(available: {list(available)})"
         )
     return mask
 
@@ -229,3 +235,24 @@ def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray]], activation, x: np.n
         x = activation(x @ w + b)
     w, b = layers[-1]
     return x @ w + b
+
+
+IDENTITIES = ("user", "team", "user_or_team")
+
+
+def users_param(artifact: Artifact, count: int) -> dict[str, int]:
+    """params.users: {user or team name: row index}; indices must be < `count`."""
+    users = artifact.params.get("users", {})
+    where = artifact.source or "<artifact>"
+    if not isinstance(users, dict) or not all(isinstance(v, int) and 0 <= v < count for v in users.values()):
+        raise ArtifactError(f"{where}: params.users must map names to row indices 0..{count - 1}")
+    return {str(k): int(v) for k, v in users.items()}
+
+
+def resolve_user(request: Any, users: Mapping[str, int], identity: str) -> tuple[int | None, str]:
+    """The row of the asking user (or team), per `identity`; (None, "unknown") when not mapped."""
+    if identity in ("user", "user_or_team") and request.user is not None and request.user in users:
+        return users[request.user], f"user:{request.user}"
+    if identity in ("team", "user_or_team") and request.team is not None and request.team in users:
+        return users[request.team], f"team:{request.team}"
+    return None, "unknown"

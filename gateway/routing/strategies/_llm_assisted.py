@@ -52,10 +52,16 @@ class RouterCallFailed(Exception):
 
 
 def parse_args(
-    settings: StrategySettings | None, name: str, extra: Mapping[str, Any], default_model: str | None = None
+    settings: StrategySettings | None,
+    name: str,
+    extra: Mapping[str, Any],
+    default_model: str | None = None,
+    default_candidates: Sequence[str] | None = None,
 ) -> tuple[LLMArgs, dict[str, Any]]:
     """Common args (validated) and the strategy's own args merged over `extra` defaults."""
     values = c.args(settings, name, {**COMMON_DEFAULTS, **extra})
+    if values["candidates"] is None and default_candidates is not None:
+        values["candidates"] = list(default_candidates)
     router_model = values["router_model"]
     if not isinstance(router_model, str) or not router_model:
         raise ConfigError(
@@ -79,7 +85,9 @@ def parse_args(
         )
     if len(set(candidates)) != len(candidates):
         raise ConfigError("<config>", f"{c.ARGS_KEY}.candidates", f"duplicate names in {list(candidates)}")
-    default = values["default_model"] if values["default_model"] is not None else default_model or candidates[0]
+    default = (
+        values["default_model"] if values["default_model"] is not None else default_model or candidates[0]
+    )
     if default not in candidates:
         raise ConfigError(
             "<config>",
@@ -89,7 +97,9 @@ def parse_args(
     timeout = c.float_arg(values, "router_timeout", minimum=0.001)
     chars = values["detail_chars"]
     if not isinstance(chars, int) or isinstance(chars, bool) or chars < 0:
-        raise ConfigError("<config>", f"{c.ARGS_KEY}.detail_chars", f"value {chars!r} must be an integer >= 0")
+        raise ConfigError(
+            "<config>", f"{c.ARGS_KEY}.detail_chars", f"value {chars!r} must be an integer >= 0"
+        )
     common = LLMArgs(router_model, timeout, tuple(candidates), default, chars)
     own = {k: v for k, v in values.items() if k not in COMMON_DEFAULTS}
     return common, own
@@ -104,12 +114,16 @@ async def ask(request: RoutingRequest, model_group: str, prompt: str, timeout: f
     if request.llm_call is None:
         raise RouterCallFailed("no llm_call: the proxy adapter did not provide a router-model caller")
     try:
-        text = await asyncio.wait_for(request.llm_call(model_group, [{"role": "user", "content": prompt}]), timeout)
+        text = await asyncio.wait_for(
+            request.llm_call(model_group, [{"role": "user", "content": prompt}]), timeout
+        )
     except TimeoutError:
         raise RouterCallFailed(f"router model '{model_group}' timed out after {timeout:g}s") from None
     except Exception as exc:  # any provider/transport error is a router hiccup, reported not raised
         log.warning("router model %s failed: %s: %s", model_group, type(exc).__name__, exc)
-        raise RouterCallFailed(f"router model '{model_group}' failed: {type(exc).__name__}: {exc}"[:300]) from None
+        raise RouterCallFailed(
+            f"router model '{model_group}' failed: {type(exc).__name__}: {exc}"[:300]
+        ) from None
     if not isinstance(text, str) or not text.strip():
         raise RouterCallFailed(f"router model '{model_group}' returned an empty answer")
     return text
@@ -151,6 +165,24 @@ def match_candidate(text: str, candidates: Sequence[str]) -> str | None:
     return None
 
 
+def last_candidate(text: str, candidates: Sequence[str]) -> str | None:
+    """The candidate named last in `text` (rightmost end; longest at the same end), or None.
+
+    For `<sub-question>: <model>` lines: the model comes last, and either part may hold colons.
+    """
+    for transform in (str.lower, _norm):
+        haystack = transform(text)
+        best: tuple[int, int, str] | None = None
+        for name in candidates:
+            needle = transform(name)
+            at = haystack.rfind(needle) if needle else -1
+            if at >= 0 and (best is None or (at + len(needle), len(needle)) > (best[0], best[1])):
+                best = (at + len(needle), len(needle), name)
+        if best is not None:
+            return best[2]
+    return None
+
+
 def pick_available(preferred: str, available: Sequence[str], order: Sequence[str]) -> tuple[str, str | None]:
     """`preferred` if available, else the first available in `order`; second value notes a substitution."""
     if preferred in available:
@@ -176,19 +208,19 @@ def said(common: LLMArgs, text: str) -> dict[str, str]:
     return {"router_output": clip(text, common.detail_chars)} if common.detail_chars else {}
 
 
-def describe(settings: StrategySettings | None, candidates: Sequence[str]) -> str:
-    """One line per candidate from llm_data: LLMRouter's model descriptions (feature, else size)."""
+def describe(settings: StrategySettings | None, candidates: Sequence[str]) -> dict[str, str]:
+    """Per candidate, LLMRouter's model description line: `name: feature`, else `name: Size: 7B`."""
     data = settings.llm_data if settings is not None else {}
-    lines = []
+    lines = {}
     for name in candidates:
         info = data.get(name)
         if info is not None and info.feature:
-            lines.append(f"{name}: {info.feature}")
+            lines[name] = f"{name}: {' '.join(info.feature.split())}"
         elif info is not None and info.size:
-            lines.append(f"{name}: Size: {info.size:g}B")
+            lines[name] = f"{name}: Size: {info.size:g}B"
         else:
-            lines.append(f"{name}:")
-    return "\n".join(lines)
+            lines[name] = f"{name}:"
+    return lines
 
 
 class LLMAssistedStrategy(c.StrategyBase):
@@ -200,3 +232,10 @@ class LLMAssistedStrategy(c.StrategyBase):
         super().__init__(common.candidates, artifact)
         self.common = common
         self.descriptions = describe(settings, common.candidates)
+
+    def offered(self, available: Sequence[str]) -> list[str]:
+        """Candidates to show the router model: only the available ones, in candidate order."""
+        return [name for name in self.candidates if name in available]
+
+    def described(self, names: Sequence[str], separator: str = "\n") -> str:
+        return separator.join(self.descriptions[name] for name in names)

@@ -41,18 +41,22 @@ class CausalLMStrategy(llm.LLMAssistedStrategy):
 
     def prompt(self, query: str, available: Sequence[str]) -> str:
         # Only the available names are offered: a name the router cannot get is no help.
-        return PROMPT.format(llm_options=", ".join(c for c in self.candidates if c in available), query=query)
+        return PROMPT.format(llm_options=", ".join(self.offered(available)), query=query)
 
     async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
         common = self.common
         try:
-            text = await llm.ask(request, common.router_model, self.prompt(request.query, available),
-                                 common.router_timeout)
+            text = await llm.ask(
+                request, common.router_model, self.prompt(request.query, available), common.router_timeout
+            )
         except llm.RouterCallFailed as exc:
             return llm.fallback(common, available, exc.reason)
         first_line = next((line for line in text.strip().splitlines() if line.strip()), "")
         named = llm.match_candidate(first_line, available) or llm.match_candidate(text, available)
         if named is None:
-            return llm.fallback(common, available, "router answer names no available candidate",
-                                **llm.said(common, text))
-        return Decision(model=named, scores={named: 1.0}, detail={"rule": "router-named", **llm.said(common, text)})
+            return llm.fallback(
+                common, available, "router answer names no available candidate", **llm.said(common, text)
+            )
+        return Decision(
+            model=named, scores={named: 1.0}, detail={"rule": "router-named", **llm.said(common, text)}
+        )

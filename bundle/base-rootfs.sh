@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build the Debian 12 base root filesystem for one architecture with mmdebstrap (no registry needed).
+#   bundle/base-rootfs.sh amd64|arm64 OUT.tar
+# Cached by the sha256 of this script under $BUILD_CACHE/rootfs, so a rerun is instant; delete the
+# cache to pick up Debian security updates. SOURCE_DATE_EPOCH makes mmdebstrap's output reproducible
+# for the same package versions.
+set -euo pipefail
+arch=$1 out=$2
+cache=${BUILD_CACHE:-/var/cache/gateway-build}/rootfs
+key=$(sha256sum "$0" | cut -c1-16)
+cached=$cache/base-$arch-$key.tar
+mkdir -p "$cache"
+if [ ! -s "$cached" ]; then
+  [ "$arch" = arm64 ] && "$(dirname "$0")/binfmt.sh"
+  # python3 (3.11, the wheelhouse's target), python3-venv (ensurepip for the build stage), tini (PID 1).
+  # Docs, man pages, locales and apt lists are left out: nothing in the image reads them.
+  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1704067200} mmdebstrap --quiet --variant=minbase \
+    --architectures="$arch" --include=python3,python3-venv,tini,ca-certificates \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*' \
+    bookworm "$cached.tmp" "deb http://deb.debian.org/debian bookworm main" \
+    "deb http://deb.debian.org/debian bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main"
+  mv "$cached.tmp" "$cached"
+fi
+cp --reflink=auto "$cached" "$out"

@@ -1,0 +1,50 @@
+"""One manifest in, every artefact out: firewall rules, port map, network document and diagram, and PKI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.appliance import firewall, netdoc, pki, portmap
+from gateway.appliance.files import write_text
+from gateway.appliance.loader import Loaded
+
+DIAGRAM = "network.svg"
+
+
+def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
+    """Relative path -> content of every generated text file (no key material; safe to commit)."""
+    m, name, sha = loaded.manifest, loaded.path.name, loaded.sha256
+    out: dict[str, str] = {}
+    for h in m.hosts:
+        out[f"firewall/{h.name}.nft"] = firewall.nftables(m, h.name, name, sha)
+        if h.os == "rhel":
+            out[f"firewall/{h.name}.firewalld.xml"] = firewall.firewalld_zone(m, h.name, name, sha)
+    out["portmap.csv"] = portmap.to_csv(m, name, sha)
+    out["portmap.md"] = portmap.to_markdown(m, name, sha)
+    out["network.dot"] = netdoc.dot(m, name, sha)
+    if render:
+        out[DIAGRAM] = netdoc.render_svg(out["network.dot"])
+    out["network.md"] = netdoc.markdown(m, name, sha, DIAGRAM)
+    return out
+
+
+def generate(loaded: Loaded, out: Path, with_pki: bool = True, render: bool = True) -> list[str]:
+    """Writes everything under `out`; returns what changed (documents written, certificates issued)."""
+    changed = [rel for rel, text in sorted(documents(loaded, render).items()) if write_text(out / rel, text)]
+    stale = {p.relative_to(out).as_posix() for p in (out / "firewall").glob("*")} - set(
+        documents_names(loaded)
+    )
+    for rel in sorted(stale):
+        (out / rel).unlink()
+        changed.append(f"removed {rel}")
+    if with_pki:
+        changed += pki.ensure(loaded.manifest, out / "pki")
+    return changed
+
+
+def documents_names(loaded: Loaded) -> list[str]:
+    return [
+        f"firewall/{h.name}.{ext}"
+        for h in loaded.manifest.hosts
+        for ext in (["nft", "firewalld.xml"] if h.os == "rhel" else ["nft"])
+    ]

@@ -1,0 +1,132 @@
+"""The network document: Markdown for auditors plus a Graphviz diagram of hosts, services and flows."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from gateway.appliance.errors import ToolError
+from gateway.appliance.files import header
+from gateway.appliance.manifest import Manifest
+from gateway.appliance.pki import wanted_leaves
+from gateway.appliance.portmap import BASE_CONTROLS, md_table
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dot(m: Manifest, manifest_name: str, sha256: str) -> str:
+    out = [
+        header(manifest_name, sha256, "// ").rstrip("\n"),
+        f"digraph {_q(m.site.name)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for n in m.admin_networks + m.user_networks:
+        out.append(f"  {_q('net:' + n.name)} [label={_q(n.name + chr(10) + n.cidr)}, shape=ellipse];")
+    for h in m.hosts:
+        out.append(f"  subgraph {_q('cluster_' + h.name)} {{")
+        out.append(f"    label={_q(h.name + ' (' + ', '.join(h.addresses) + ')')};")
+        out.append(f"    {_q('host:' + h.name)} [label={_q(h.name)}, shape=point];")
+        for s in (s for s in m.services if s.host == h.name):
+            label = f"{s.name}\n{s.protocol}/{s.port} {s.tls.mode}"
+            out.append(f"    {_q('svc:' + s.name)} [label={_q(label)}];")
+        out.append("  }")
+    for i, f in enumerate(m.flows):
+        src = f"net:{f.source}" if m.network(f.source) else f"host:{f.source}"
+        s = m.service(f.to)
+        style = {"mtls": "bold", "tls": "solid", "none": "dashed"}[s.tls.mode]
+        out.append(
+            f"  {_q(src)} -> {_q('svc:' + s.name)} [label={_q(f'{i + 1}: {s.port} {s.tls.mode}')}, "
+            f"style={style}];"
+        )
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def render_svg(dot_source: str) -> str:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise ToolError(
+            "`dot` not found: install Graphviz (Debian: apt-get install graphviz) or pass --no-render"
+        )
+    proc = subprocess.run([exe, "-Tsvg"], input=dot_source, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise ToolError(f"dot failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
+    ca = m.ca
+    lines = [
+        f"<!--\n{header(manifest_name, sha256, '')}-->",
+        "",
+        f"# Network document: {m.site.name}",
+        "",
+        m.site.description or "",
+        "",
+        f"![Flows between hosts and services]({diagram})",
+        "",
+        "Bold edges are mutual TLS, solid edges TLS, dashed edges unencrypted (with a recorded reason).",
+        "",
+        "## Hosts",
+        "",
+        "| Host | Addresses | Roles | OS | Firewall |",
+        "|---|---|---|---|---|",
+    ]
+    for h in m.hosts:
+        fw = f"firewall/{h.name}.nft" + (f", firewall/{h.name}.firewalld.xml" if h.os == "rhel" else "")
+        lines.append(f"| {h.name} | {', '.join(h.addresses)} | {', '.join(h.roles)} | {h.os} | {fw} |")
+    lines += ["", "## External networks", "", "| Network | CIDR | Kind | Description |", "|---|---|---|---|"]
+    for kind, nets in (("admin", m.admin_networks), ("users", m.user_networks)):
+        lines += [f"| {n.name} | {n.cidr} | {kind} | {n.description} |" for n in nets]
+    lines += [
+        "",
+        "## Services",
+        "",
+        "| Service | Kind | Host | Port | TLS | Software |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in m.services:
+        tls = s.tls.mode if s.tls.mode != "none" else f"none: {s.tls.reason}"
+        lines.append(
+            f"| {s.name} | {s.kind} | {s.host} | {s.protocol}/{s.port} | {tls} | {s.software or ''} |"
+        )
+    lines += [
+        "",
+        "## Flows",
+        "",
+        "Each row is one firewall rule on the destination host (and, with egress drop, "
+        "one on the source host). Nothing else is open.",
+        "",
+        md_table(m).rstrip("\n"),
+        "",
+        "## Certificates",
+        "",
+        f"Root CA (offline, {ca.root_validity_days} days) signs one issuing CA "
+        f"({ca.intermediate_validity_days} days), which signs every certificate below "
+        f"({ca.leaf_validity_days} days, {ca.key_type}). "
+        f"`renew` re-issues what expires within {ca.renew_before_days} days; each CA publishes a CRL "
+        f"valid {ca.crl_validity_days} days (intermediate).",
+        "",
+        "| Certificate | Usage | Subject CN | DNS names | IP addresses |",
+        "|---|---|---|---|---|",
+    ]
+    for leaf in wanted_leaves(m):
+        usage = "serverAuth" if leaf.kind == "server" else "clientAuth"
+        lines.append(
+            f"| {leaf.kind}s/{leaf.name}.crt | {usage} | {leaf.common_name} | {', '.join(leaf.dns)} | "
+            f"{', '.join(leaf.ips)} |"
+        )
+    lines += [
+        "",
+        "## Controls",
+        "",
+        f"Every flow: {', '.join(BASE_CONTROLS)} (denied by default, allowed by exception, documented "
+        "purpose and approver). TLS flows add SC-8(1); mutual TLS adds IA-3 (device authentication by "
+        "client certificate). Unencrypted services name their reason above.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""Owns what is serving (config + routing runtime) and the watchers that replace it.
+
+Replacements are prepared off to the side (download, verify, load: possibly slow, in a worker
+thread) and then applied in one synchronous step on the event loop, so a request sees either the
+old state or the new one. Nothing is applied that did not fully validate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.config.loader import GatewayConfig, parse_config, read_yaml
+from gateway.errors import ConfigError, GatewayError
+from gateway.reload.sources import FileSource, S3Source, Source, SourceError, cleanup
+from gateway.reload.status import ReloadStatus
+from gateway.reload.watcher import Watcher
+from gateway.routing.artifact import load_artifact
+from gateway.routing.runtime import ActiveStrategy, RoutingRuntime, build_strategy
+
+logger = logging.getLogger("gateway.reload")
+
+#: applies a validated config to LiteLLM's router (model list, router settings); raises on failure
+ApplyToLiteLLM = Callable[[GatewayConfig], None]
+#: receives the runtime that should serve from now on (the proxy hook's setter)
+PublishRuntime = Callable[[RoutingRuntime | None], None]
+
+
+def model_source(config: GatewayConfig) -> Source | None:
+    """Where the routing artifact comes from: S3 (`model_s3_bucket`/`model_s3_key`) or `model_path`."""
+    args = config.strategy_args
+    if args is None:
+        return None
+    if args.model_s3_bucket and args.model_s3_key:
+        from gateway.reload.s3 import settings_from_env
+
+        settings = args.s3 or settings_from_env()
+        if settings is None:
+            raise ConfigError(str(config.source), "router_settings.routing_strategy_args.s3",
+                              "model_s3_bucket is set but no S3 endpoint (set s3.endpoint or GATEWAY_S3_ENDPOINT)")
+        return S3Source(settings, args.model_s3_bucket, args.model_s3_key)
+    if args.model_path is not None:
+        return FileSource(args.model_path)
+    return None
+
+
+def config_source(config: GatewayConfig, environ: dict[str, str] | None = None) -> Source:
+    """The config's source for sync: CONFIG_S3_BUCKET/CONFIG_S3_KEY if set, else the local file."""
+    env = os.environ if environ is None else environ
+    bucket, key = env.get("CONFIG_S3_BUCKET"), env.get("CONFIG_S3_KEY")
+    if bucket and key:
+        from gateway.reload.s3 import settings_from_env
+
+        settings = settings_from_env(env)
+        if settings is None:
+            raise ConfigError("environment", "GATEWAY_S3_ENDPOINT", "CONFIG_S3_BUCKET is set but no S3 endpoint")
+        return S3Source(settings, bucket, key)
+    return FileSource(config.source)
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+async def fetch_once(source: Source) -> tuple[Path, str]:
+    """Download an object at start-up (an S3 artifact has no local path to load from)."""
+    token = await source.probe()
+    return await source.fetch(Path(tempfile.gettempdir())), token
+
+
+async def build_runtime(config: GatewayConfig, embedder=None) -> RoutingRuntime | None:
+    """The routing runtime for `config` (None for LiteLLM's own strategies); downloads an S3 artifact."""
+    if config.strategy is None:
+        return None
+    source = model_source(config)
+    path = None
+    if isinstance(source, S3Source):
+        try:
+            path, _ = await fetch_once(source)
+        except SourceError as exc:
+            raise ConfigError(str(config.source), "router_settings.routing_strategy_args.model_s3_key",
+                              str(exc)) from None
+    try:
+        return await asyncio.to_thread(RoutingRuntime.from_config, config, embedder, path)
+    finally:
+        cleanup(path)
+
+
+class ReloadManager:
+    def __init__(self, config: GatewayConfig, runtime: RoutingRuntime | None, apply_to_litellm: ApplyToLiteLLM,
+                 publish: PublishRuntime, config_reload: bool | None = None,
+                 config_interval: float | None = None):
+        self.config = config
+        self.runtime = runtime
+        self.apply_to_litellm = apply_to_litellm
+        self.publish = publish
+        self.status = ReloadStatus()
+        self.status.config_hot_reload = _env_true("CONFIG_HOT_RELOAD") if config_reload is None else config_reload
+        self.config_interval = config_interval or float(os.environ.get("CONFIG_RELOAD_INTERVAL", "10"))
+        self.model_watcher: Watcher | None = None
+        self.config_watcher: Watcher | None = None
+        self._lock = asyncio.Lock()
+        self._describe_runtime()
+
+    # -- status ---------------------------------------------------------------------------------
+    def _describe_runtime(self) -> None:
+        runtime = self.runtime
+        models = self.status.models
+        self.status.model_groups = sorted(runtime.groups) if runtime else []
+        self.status.model_hot_reload = bool(runtime and runtime.args.hot_reload)
+        if runtime is None:
+            return
+        artifact = runtime.active.artifact
+        models.strategy = runtime.name
+        models.loaded_at = runtime.active.loaded_at
+        models.artifact_version = artifact.version if artifact else ""
+        models.sha256 = artifact.sha256 if artifact else ""
+
+    # -- watchers -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._start_model_watcher()
+        if self.status.config_hot_reload:
+            source = config_source(self.config)
+            token = None
+            if isinstance(source, FileSource):
+                token = await source.probe()  # the file we started from is what is applied
+            self.config_watcher = Watcher("config", source, self.apply_config, self.status.config,
+                                          self.config_interval, initial_token=token)
+            self.config_watcher.start()
+        else:
+            self.status.config.source = f"file://{self.config.source}"
+
+    async def _start_model_watcher(self) -> None:
+        runtime = self.runtime
+        if runtime is None or not runtime.args.hot_reload:
+            return
+        source = model_source(self.config)
+        if source is None:
+            return
+        try:
+            token = await source.probe()
+        except SourceError:
+            token = None
+        self.model_watcher = Watcher("model", source, self.apply_model, self.status.models,
+                                     runtime.args.reload_interval, initial_token=token)
+        self.model_watcher.start()
+
+    async def stop(self) -> None:
+        for watcher in (self.model_watcher, self.config_watcher):
+            if watcher is not None:
+                await watcher.stop()
+
+    # -- applying -------------------------------------------------------------------------------
+    async def apply_model(self, path: Path, token: str) -> None:
+        """Verify and load a new artifact, then swap it in; raises (old model stays) if anything is off."""
+        runtime = self.runtime
+        if runtime is None:
+            raise GatewayError("no llmrouter strategy is active")
+        artifact = await asyncio.to_thread(load_artifact, path)
+        if artifact.strategy != runtime.name:
+            raise GatewayError(f"artifact holds a {artifact.strategy} model, but {runtime.name} is serving")
+        active: ActiveStrategy = await asyncio.to_thread(
+            build_strategy, runtime.name, runtime.args, str(self.config.source), path)
+        async with self._lock:
+            if self.runtime is not runtime:
+                raise GatewayError("the config changed while this artifact was loading; it will be checked again")
+            runtime.swap(active)
+            self._describe_runtime()
+        logger.info("model reload: %s now serves %s version=%s sha256=%s", runtime.name,
+                    self.status.model_groups, active.version, active.artifact.sha256[:16] if active.artifact else "")
+
+    async def apply_config(self, path: Path, token: str) -> None:
+        """Validate a new config completely, then apply it to LiteLLM and the routing runtime."""
+        config = parse_config(read_yaml(path), self.config.source)  # relative paths: relative to --config
+        runtime = await build_runtime(config, self.runtime.embedder if self.runtime else None)
+        async with self._lock:
+            self.apply_to_litellm(config)
+            if runtime is not None and self.runtime is not None:
+                runtime.llm_call = self.runtime.llm_call
+            self.publish(runtime)
+            old_watcher = self.model_watcher
+            self.config, self.runtime, self.model_watcher = config, runtime, None
+            self._describe_runtime()
+        if old_watcher is not None:
+            await old_watcher.stop()
+        await self._start_model_watcher()
+        logger.info("config reload: applied %s (strategy %s)", token, config.strategy or "LiteLLM built-in")

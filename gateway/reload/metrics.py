@@ -1,0 +1,11 @@
+"""Prometheus counters for reloads; they appear on LiteLLM's `/metrics` (the default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+RELOADS = Counter(
+    "gateway_reloads_total",
+    "Hot-reload attempts that found a new object, by kind (model, config) and result",
+    ["kind", "result"],
+)

