@@ -1,4 +1,4 @@
-"""Environment that keeps LiteLLM and its libraries from reaching for the internet.
+"""Environment that keeps LiteLLM and its libraries from reaching for the internet (and BLAS calm).
 
 Measured on this kind of host: without these, LiteLLM fetches its price map at start-up and
 token counting for Llama-named models asks huggingface.co. An operator's explicit value wins.
@@ -23,6 +23,9 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "CHECKPOINT_DISABLE": "1",
     "PRISMA_HIDE_UPDATE_MESSAGE": "1",
     "SYFT_CHECK_FOR_APP_UPDATE": "false",
+    # Not about the network: one BLAS thread per process. The embedding's small matrix products
+    # got 2-7x slower p99 with OpenBLAS threads fighting the event loop for 2 cores.
+    "OPENBLAS_NUM_THREADS": "1",
 }
 
 

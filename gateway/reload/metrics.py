@@ -9,3 +9,7 @@ RELOADS = Counter(
     "Hot-reload attempts that found a new object, by kind (model, config) and result",
     ["kind", "result"],
 )
+
+for _kind in ("model", "config"):
+    for _result in ("applied", "rejected", "unreachable"):
+        RELOADS.labels(_kind, _result)  # present at 0 from the start, so alerts can use rate()

@@ -55,6 +55,9 @@ class RoutingStrategy(ABC):
     name: str = ""
     #: True when `select` reads `request.embedding()`
     needs_embedding: bool = False
+    #: False for strategies that decide from `llm_data` or a router model alone
+    needs_artifact: bool = True
+
 
     @property
     @abstractmethod

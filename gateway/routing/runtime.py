@@ -20,9 +20,6 @@ from gateway.routing.base import LLMCaller, RoutingRequest, RoutingStrategy
 from gateway.routing.registry import StrategySettings, resolve
 from gateway.telemetry.decisions import DecisionRecord, record_decision
 
-# Args every strategy accepts because the runtime itself reads them.
-COMMON_ARGS = frozenset(RoutingStrategyArgs.model_fields)
-
 
 def routing_name(deployment: dict[str, Any]) -> str:
     """The name a strategy knows a deployment by: `model_info.llmrouter_name`, else the
@@ -67,21 +64,13 @@ def build_strategy(name: str, args: RoutingStrategyArgs, source: str,
                    artifact_path: Path | None = None) -> ActiveStrategy:
     """Load the artifact (`artifact_path`, else `args.model_path`) and llm data, build the strategy."""
     cls = resolve(name, source)
-    accepted = COMMON_ARGS | frozenset(getattr(cls, "accepted_args", frozenset()))
-    unknown = sorted(set(args.extra) - accepted)
-    if unknown:
-        raise ConfigError(
-            source,
-            f"router_settings.routing_strategy_args.{unknown[0]}",
-            f"not an argument of {name}; accepted: {', '.join(sorted(accepted))}",
-        )
     llm_data = {}
     if args.llm_data_path is not None:
         from gateway.routing.llm_data import load_llm_data
 
         llm_data = load_llm_data(args.llm_data_path)
     artifact = None
-    if getattr(cls, "needs_artifact", True):
+    if cls.needs_artifact:
         path = artifact_path or args.model_path
         if path is None:
             raise ConfigError(source, "router_settings.routing_strategy_args.model_path",
@@ -98,6 +87,8 @@ def build_strategy(name: str, args: RoutingStrategyArgs, source: str,
         strategy = cls.load(artifact, settings)
     except ArtifactError as exc:
         raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
+    except ConfigError as exc:  # strategies validate their own args; name the real file
+        raise ConfigError(source, exc.key, exc.problem) from None
     return ActiveStrategy(strategy=strategy, artifact=artifact)
 
 

@@ -12,11 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
+from prometheus_client import Counter, Histogram
 
 from gateway.routing.base import Decision
 
 logger = logging.getLogger("gateway.routing")
 tracer = trace.get_tracer("gateway.routing")
+
+DECISIONS = Counter("gateway_routing_decisions_total", "Routing decisions by strategy, model group and chosen model",
+                    ["strategy", "model_group", "model"])
+DECISION_SECONDS = Histogram("gateway_routing_decision_seconds", "Time to reach a routing decision",
+                             ["strategy"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5))
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class DecisionRecord:
 def record_decision(record: DecisionRecord) -> None:
     """Emit the span (a child of the request's span when there is one) and the log line."""
     attrs = record.attributes()
+    DECISIONS.labels(record.strategy, record.model_group, record.decision.model).inc()
+    DECISION_SECONDS.labels(record.strategy).observe(record.decision_ms / 1000)
     with tracer.start_as_current_span("gateway.routing.decision", attributes=attrs):
         pass
     logger.info("routing decision %s", json.dumps({k.rsplit(".", 1)[-1]: v for k, v in attrs.items()}))

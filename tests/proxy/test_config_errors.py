@@ -119,7 +119,8 @@ def test_unknown_strategy_argument_is_refused(tmp_path, demo_artifact):
     data["router_settings"]["routing_strategy_args"]["modle_path"] = "typo"
     with pytest.raises(ConfigError) as err:
         build(tmp_path, data)
-    assert err.value.key.endswith("modle_path") and "accepted" in str(err.value)
+    assert err.value.key.endswith("modle_path") and "not a setting of llmrouter-knn" in str(err.value)
+    assert str(err.value).startswith(str(tmp_path))
 
 
 def test_wrong_type_of_known_argument(tmp_path, demo_artifact):

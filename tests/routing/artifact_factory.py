@@ -91,8 +91,13 @@ def mlp(c: np.ndarray) -> dict[str, bytes]:
     # Hidden units = similarity to each centroid (tanh is monotone), output = identity.
     return files(
         "llmrouter-mlp",
-        {"weights_0": c.T * 4.0, "biases_0": np.zeros(3), "weights_1": np.eye(3), "biases_1": np.zeros(3),
-         "classes": np.array([0, 1, 2])},
+        {
+            "weights_0": c.T * 4.0,
+            "biases_0": np.zeros(3),
+            "weights_1": np.eye(3),
+            "biases_1": np.zeros(3),
+            "classes": np.array([0, 1, 2]),
+        },
         {"activation": "tanh"},
         embedding=spec(),
     )
@@ -126,8 +131,13 @@ def graph(c: np.ndarray) -> dict[str, bytes]:
     # Training columns span [-1, 1], so minmax(q) = (q + 1) / 2; the bias cancels the +1/2.
     return files(
         "llmrouter-graph",
-        {"train_min": -np.ones(384), "train_max": np.ones(384), "query_weight": c,
-         "query_bias": -c.sum(axis=1) / 2.0, "llm_states": np.eye(3) * 6.0},
+        {
+            "train_min": -np.ones(384),
+            "train_max": np.ones(384),
+            "query_weight": c,
+            "query_bias": -c.sum(axis=1) / 2.0,
+            "llm_states": np.eye(3) * 6.0,
+        },
         embedding=spec(),
     )
 
@@ -146,12 +156,17 @@ def personalized(c: np.ndarray) -> dict[str, bytes]:
     # Row 1 (user "alice"): only the user third counts, and it always favours demo-coder.
     h = 3
     states = np.zeros((2, 3, 3 * h))
-    states[0, :, h:2 * h] = np.eye(3) * 5.0
-    states[1, 1, 2 * h:] = 5.0
+    states[0, :, h : 2 * h] = np.eye(3) * 5.0
+    states[1, 1, 2 * h :] = 5.0
     return files(
         "llmrouter-personalized",
-        {"query_weight": c, "query_bias": np.zeros(h), "task_part": np.zeros(h),
-         "user_part": np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), "llm_states": states},
+        {
+            "query_weight": c,
+            "query_bias": np.zeros(h),
+            "task_part": np.zeros(h),
+            "user_part": np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]),
+            "llm_states": states,
+        },
         {"users": {"alice": 1, "research": 0}, "default_user": 0},
         embedding=spec(),
     )

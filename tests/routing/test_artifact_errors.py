@@ -32,8 +32,9 @@ def test_wrong_strategy(tmp_path, c):
 
 
 def test_missing_array(tmp_path, c):
-    built = factory.files("llmrouter-mf", {"model_embeddings": np.eye(3), "classifier": np.ones(3)},
-                          embedding=factory.spec())
+    built = factory.files(
+        "llmrouter-mf", {"model_embeddings": np.eye(3), "classifier": np.ones(3)}, embedding=factory.spec()
+    )
     with pytest.raises(ArtifactError, match="array 'text_proj' missing"):
         load("llmrouter-mf", factory.write(tmp_path / "a.tar", built))
 
@@ -58,8 +59,12 @@ def test_wrong_shape(tmp_path, c):
 
 
 def test_labels_out_of_range(tmp_path):
-    built = factory.files("llmrouter-knn", {"embeddings": np.ones((4, 384)), "labels": np.array([0, 1, 2, 7])},
-                          {"n_neighbors": 2}, embedding=factory.spec())
+    built = factory.files(
+        "llmrouter-knn",
+        {"embeddings": np.ones((4, 384)), "labels": np.array([0, 1, 2, 7])},
+        {"n_neighbors": 2},
+        embedding=factory.spec(),
+    )
     with pytest.raises(ArtifactError, match="'labels' must index candidates"):
         load("llmrouter-knn", factory.write(tmp_path / "a.tar", built))
 

@@ -14,8 +14,10 @@ from gateway.routing.llm_data import load_llm_data, parse_size
 from gateway.routing.strategies.knn import KNNStrategy
 
 
-@pytest.mark.parametrize(("text", "billions"), [("7B", 7.0), ("0.5b", 0.5), ("512M", 0.512), ("1.5T", 1500.0),
-                                                 ("70", 70.0), (13, 13.0)])
+@pytest.mark.parametrize(
+    ("text", "billions"),
+    [("7B", 7.0), ("0.5b", 0.5), ("512M", 0.512), ("1.5T", 1500.0), ("70", 70.0), (13, 13.0)],
+)
 def test_parse_size(text, billions):
     assert parse_size(text) == pytest.approx(billions)
 
@@ -26,8 +28,15 @@ def test_demo_llm_data_loads():
     assert data["demo-large"].size == 70.0 and data["demo-small"].input_price == 0.05
 
 
-@pytest.mark.parametrize(("entry", "key"), [({"size": "big"}, "m.size"), ({"input_price": "x"}, "m.input_price"),
-                                            ({"sise": "7B"}, "m.sise"), ({"output_price": -1}, "m.output_price")])
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"size": "big"}, "m.size"),
+        ({"input_price": "x"}, "m.input_price"),
+        ({"sise": "7B"}, "m.sise"),
+        ({"output_price": -1}, "m.output_price"),
+    ],
+)
 def test_bad_llm_data_names_the_key(tmp_path, entry, key):
     path = tmp_path / "llm.json"
     path.write_text(json.dumps({"m": entry}))

@@ -7,9 +7,26 @@ import sys
 
 from gateway.routing.registry import STRATEGIES
 
-MINE = [n for n in STRATEGIES if n.split("-", 1)[1] in {
-    "knn", "svm", "mlp", "mf", "elo", "hybrid", "graph", "routerdc", "personalized", "gmt", "smallest",
-    "largest", "cost-aware"}]
+MINE = [
+    n
+    for n in STRATEGIES
+    if n.split("-", 1)[1]
+    in {
+        "knn",
+        "svm",
+        "mlp",
+        "mf",
+        "elo",
+        "hybrid",
+        "graph",
+        "routerdc",
+        "personalized",
+        "gmt",
+        "smallest",
+        "largest",
+        "cost-aware",
+    }
+]
 FORBIDDEN = ("torch", "sklearn", "transformers", "onnxruntime", "scipy")
 
 

@@ -24,8 +24,14 @@ NAMES = ["m-zeta", "m-alpha", "m-mid", "m-beta"]  # deliberately not sorted
 
 
 def build(strategy, arrays, params, candidates=NAMES, tmp_path=None):
-    files = fmt.build_files(strategy=strategy, version="ref", candidates=list(candidates), arrays=arrays,
-                            params=params, embedding=spec(16))
+    files = fmt.build_files(
+        strategy=strategy,
+        version="ref",
+        candidates=list(candidates),
+        arrays=arrays,
+        params=params,
+        embedding=spec(16),
+    )
     return fmt.load_artifact(fmt.write_dir(files, tmp_path / strategy))
 
 
@@ -40,8 +46,12 @@ def predictions(strategy, candidates=NAMES):
 @pytest.mark.parametrize("i", range(5))
 def test_knn_matches_kneighborsclassifier(i, tmp_path):
     k, weights, metric = (str(v) for v in REF[f"knn{i}_params"])
-    artifact = build("llmrouter-knn", {"embeddings": REF["X"], "labels": index_of(REF["y"])},
-                     {"n_neighbors": int(k), "weights": weights, "metric": metric}, tmp_path=tmp_path)
+    artifact = build(
+        "llmrouter-knn",
+        {"embeddings": REF["X"], "labels": index_of(REF["y"])},
+        {"n_neighbors": int(k), "weights": weights, "metric": metric},
+        tmp_path=tmp_path,
+    )
     assert predictions(KNNStrategy.load(artifact)) == [str(v) for v in REF[f"knn{i}_pred"]]
 
 
@@ -52,8 +62,12 @@ def test_svm_matches_svc(i, tmp_path):
     candidates = NAMES if len(classes) > 2 else classes[::-1]
     arrays = {name: REF[p + name] for name in ("support_vectors", "n_support", "dual_coef", "intercept")}
     arrays["classes"] = index_of(classes, candidates)
-    params = {"kernel": str(REF[p + "kernel"]), "gamma": float(REF[p + "gamma"]),
-              "degree": int(REF[p + "degree"]), "coef0": float(REF[p + "coef0"])}
+    params = {
+        "kernel": str(REF[p + "kernel"]),
+        "gamma": float(REF[p + "gamma"]),
+        "degree": int(REF[p + "degree"]),
+        "coef0": float(REF[p + "coef0"]),
+    }
     strategy = SVMStrategy.load(build("llmrouter-svm", arrays, params, candidates, tmp_path))
     assert predictions(strategy, candidates) == [str(v) for v in REF[p + "pred"]]
 
@@ -67,8 +81,9 @@ def test_mlp_matches_mlpclassifier(i, tmp_path):
     for j in range(int(REF[p + "layers"])):
         arrays[f"weights_{j}"] = REF[f"{p}w{j}"]
         arrays[f"biases_{j}"] = REF[f"{p}b{j}"]
-    strategy = MLPStrategy.load(build("llmrouter-mlp", arrays, {"activation": str(REF[p + "activation"])},
-                                      candidates, tmp_path))
+    strategy = MLPStrategy.load(
+        build("llmrouter-mlp", arrays, {"activation": str(REF[p + "activation"])}, candidates, tmp_path)
+    )
     assert predictions(strategy, candidates) == [str(v) for v in REF[p + "pred"]]
 
 
@@ -85,6 +100,5 @@ def test_hybrid_regressor_matches_mlpregressor(tmp_path):
 
 
 def test_graph_minmax_matches_minmaxscaler_refit_per_query():
-    got = np.stack([minmax_with_query(q, REF["mm_train_min"], REF["mm_train_max"])
-                    for q in REF["Q"]])
+    got = np.stack([minmax_with_query(q, REF["mm_train_min"], REF["mm_train_max"]) for q in REF["Q"]])
     np.testing.assert_array_equal(got, REF["mm_pred"])

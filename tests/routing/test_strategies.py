@@ -30,8 +30,15 @@ def route(strategy, embedder, query, available=ALL, user=None, team=None):
     return asyncio.run(strategy.select(request, available))
 
 
-QUERY_AWARE = ["llmrouter-knn", "llmrouter-svm", "llmrouter-mlp", "llmrouter-mf", "llmrouter-graph",
-               "llmrouter-routerdc", "llmrouter-personalized"]
+QUERY_AWARE = [
+    "llmrouter-knn",
+    "llmrouter-svm",
+    "llmrouter-mlp",
+    "llmrouter-mf",
+    "llmrouter-graph",
+    "llmrouter-routerdc",
+    "llmrouter-personalized",
+]
 
 
 @pytest.mark.parametrize("name", QUERY_AWARE)

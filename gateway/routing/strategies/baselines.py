@@ -22,6 +22,7 @@ from gateway.routing.strategies import _common as c
 
 class _SizeBaseline(c.StrategyBase):
     needs_embedding = False
+    needs_artifact = False
     _sign = 1.0
 
     def __init__(self, sizes: dict[str, float]):

@@ -58,7 +58,7 @@ class MLPStrategy(c.StrategyBase):
         return strategy
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """One score per class (classes order); for a binary sklearn model, (-logit, +logit)/2-free form."""
+        """One score per class (classes order); a binary sklearn model gives (0, logit)."""
         out = c.mlp_forward(self.layers, self.activation, x.astype(np.float64))
         if self.binary:
             # sigmoid(z) > 0.5  <=>  z > 0; scores (0, z) keep that order with ties -> first class.
