@@ -51,3 +51,5 @@ bench: $(DEMO_ARTIFACT) ## benchmarks (figures go to docs/performance.md)
 
 clean: ## remove build output (keeps .venv)
 	rm -rf examples/demo/build dist build
+
+include wheelhouse/supply-chain.mk

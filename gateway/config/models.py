@@ -20,6 +20,8 @@ class S3Settings(BaseModel):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    #: the name the server certificate must carry, when `endpoint` is an address (e.g. via a tunnel)
+    tls_server_name: str | None = None
     region: str | None = None
 
 

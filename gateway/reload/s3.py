@@ -25,6 +25,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> S3Settings | Non
         ca_file=env.get("GATEWAY_S3_CA_FILE") or None,
         cert_file=env.get("GATEWAY_S3_CERT_FILE") or None,
         key_file=env.get("GATEWAY_S3_KEY_FILE") or None,
+        tls_server_name=env.get("GATEWAY_S3_TLS_SERVER_NAME") or None,
         region=env.get("GATEWAY_S3_REGION") or None,
     )
 
@@ -34,22 +35,20 @@ def make_client(settings: S3Settings, timeout: float = 5.0, retries: int = 0) ->
 
     Retries are off: the reload loop has its own back-off, and a hung store must not stall it.
     """
-    http_client = None
+    pool: dict = {
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": urllib3.Retry(total=retries, raise_on_status=False),
+    }
     if settings.secure:
         context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if settings.cert_file and settings.key_file:
             context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
-        http_client = urllib3.PoolManager(
-            ssl_context=context,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=urllib3.Retry(total=retries, raise_on_status=False),
-        )
-    else:
-        http_client = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=urllib3.Retry(total=retries, raise_on_status=False),
-        )
+        pool["ssl_context"] = context
+        if settings.tls_server_name:
+            pool["server_hostname"] = settings.tls_server_name
+            pool["assert_hostname"] = settings.tls_server_name
+    http_client = urllib3.PoolManager(**pool)
     return Minio(
         settings.endpoint,
         access_key=settings.access_key or os.environ.get("AWS_ACCESS_KEY_ID"),

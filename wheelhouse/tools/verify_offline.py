@@ -140,8 +140,8 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("verify-offline: needs root and iproute2 (network namespaces)", file=sys.stderr)
         return 2
-    if not args.skip_sums and args.wheelhouse.parent == DIST:
-        problems = verify(args.wheelhouse.name)
+    if not args.skip_sums:
+        problems = verify(args.wheelhouse)
         if problems:
             print("verify-offline: " + "\nverify-offline: ".join(problems), file=sys.stderr)
             return 1

@@ -1,0 +1,111 @@
+"""Model hot reload from a real S3 server over mTLS (SeaweedFS), and what happens when S3 misbehaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config.loader import parse_config
+from gateway.reload.manager import ReloadManager, build_runtime
+from gateway.reload.sources import SourceError
+from tests.helpers import constant_knn, knn_config
+from tests.reload.s3_store import put, s3_store, settings, site_pki
+
+pytestmark = pytest.mark.slow
+QUERY = [{"role": "user", "content": "hello"}]
+DEPLOYMENTS = [{"litellm_params": {"model": f"openai/{m}"}} for m in ("demo-small", "demo-coder", "demo-large")]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    pki_dir = site_pki(tmp_path_factory.mktemp("pki"))
+    with s3_store(pki_dir) as port:
+        yield pki_dir, port
+
+
+def artifact_bytes(tmp_path, prefer, version):
+    return constant_knn(tmp_path / f"{version}.tar", prefer, version).read_bytes()
+
+
+def s3_config(tmp_path, pki_dir, port, key="knn.tar", bucket="artifacts", **overrides):
+    data = knn_config(tmp_path / "unused.tar")
+    args = data["router_settings"]["routing_strategy_args"]
+    args.pop("model_path")
+    s3 = settings(pki_dir, port).model_dump(mode="json")
+    s3.update(overrides)
+    args.update(hot_reload=True, reload_interval=0.1, model_s3_bucket=bucket, model_s3_key=key, s3=s3)
+    return parse_config(data, tmp_path / "config.yaml")
+
+
+async def started(config):
+    manager = ReloadManager(config, await build_runtime(config), apply_to_litellm=lambda c: None,
+                            publish=lambda r: None, config_reload=False)
+    await manager.start()
+    return manager
+
+
+async def chosen(manager):
+    deployment = await manager.runtime.choose("auto", DEPLOYMENTS, QUERY)
+    return deployment["litellm_params"]["model"].split("/")[1]
+
+
+async def test_new_etag_reloads_over_mtls(store, tmp_path):
+    pki_dir, port = store
+    put(pki_dir, port, "artifacts", "etag.tar", artifact_bytes(tmp_path, "demo-small", "s1"))
+    manager = await started(s3_config(tmp_path, pki_dir, port, key="etag.tar"))
+    try:
+        assert await chosen(manager) == "demo-small"
+        assert await manager.model_watcher.check_once() is False  # same ETag: nothing to do
+        put(pki_dir, port, "artifacts", "etag.tar", artifact_bytes(tmp_path, "demo-large", "s2"))
+        assert await manager.model_watcher.check_once() is True
+        assert await chosen(manager) == "demo-large"
+        status = manager.status.as_dict()["model_groups"]["auto"]
+        assert status["source"] == "s3://artifacts/etag.tar" and status["artifact_version"] == "s2"
+        assert status["applied_token"].startswith("etag=")
+        # a corrupt upload is refused; s2 keeps serving
+        put(pki_dir, port, "artifacts", "etag.tar", b"not an artifact" * 100)
+        assert await manager.model_watcher.check_once() is False
+        assert await chosen(manager) == "demo-large"
+        assert "not a readable artifact archive" in manager.status.models.last_error
+    finally:
+        await manager.stop()
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ({"secret_key": "wrong-secret"}, "SignatureDoesNotMatch"),
+    ({"access_key": "nobody"}, "InvalidAccessKeyId"),
+    ({"key": "missing.tar"}, "NoSuchKey"),
+    ({"bucket": "private"}, "AccessDenied"),
+    ({"endpoint": "127.0.0.1:9"}, "Connection refused"),
+    ({"cert_file": None, "key_file": None}, "SSL"),
+])
+async def test_store_faults_keep_the_model_serving(store, tmp_path, fault, expected):
+    pki_dir, port = store
+    put(pki_dir, port, "artifacts", "fault.tar", artifact_bytes(tmp_path, "demo-coder", "f1"))
+    put(pki_dir, port, "private", "fault.tar", artifact_bytes(tmp_path, "demo-coder", "f1"))
+    manager = await started(s3_config(tmp_path, pki_dir, port, key="fault.tar"))
+    try:
+        assert await chosen(manager) == "demo-coder"
+        # the operator's next config points at a store that fails: the watcher says why, keeps serving
+        key = fault.pop("key", "fault.tar")
+        bucket = fault.pop("bucket", "artifacts")
+        broken = s3_config(tmp_path, pki_dir, port, key=key, bucket=bucket, **fault)
+        from gateway.reload.manager import model_source
+
+        manager.model_watcher.source = model_source(broken)
+        with pytest.raises(SourceError) as err:
+            await manager.model_watcher.check_once()
+        assert expected in str(err.value)
+        assert expected in manager.status.models.last_error
+        assert await chosen(manager) == "demo-coder"
+    finally:
+        await manager.stop()
+
+
+async def test_start_up_with_an_unreachable_store_names_the_key(store, tmp_path):
+    from gateway.errors import ConfigError
+
+    pki_dir, port = store
+    with pytest.raises(ConfigError) as err:
+        await build_runtime(s3_config(tmp_path, pki_dir, port, key="never-published.tar"))
+    assert err.value.key == "router_settings.routing_strategy_args.model_s3_key"
+    assert "NoSuchKey" in str(err.value)

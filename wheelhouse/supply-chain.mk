@@ -1,0 +1,62 @@
+# Supply chain: hash-pinned locks, the offline wheelhouse, daemonless multi-arch images.
+# Included by the main Makefile; docs/supply-chain.md explains every target and decision.
+# Downloads, the tools venv and base root filesystems are cached outside the repo.
+BUILD_CACHE ?= /var/cache/gateway-build
+export BUILD_CACHE
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,amd64)
+TOOLS := $(BUILD_CACHE)/tools
+TOOLS_PY := $(TOOLS)/bin/python
+# pip with no site/user configuration and no PIP_* variables: only PyPI, never a local mirror.
+CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_FILE=/dev/null
+ARCHES ?= amd64 arm64
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar
+SUPPLY_CHAIN_TESTS := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: lock lock-check wheelhouse wheelhouse-training verify-offline images image-training \
+	test-images test-images-arm64 test-supply-chain supply-chain-deps
+
+$(TOOLS)/.installed: wheelhouse/locks/tools-linux-$(HOST_ARCH).txt
+	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(TOOLS)
+	$(CLEAN_PIP) $(TOOLS_PY) -m pip install -q --require-hashes -r $<
+	@touch $@
+
+supply-chain-deps: ## Debian packages for images and arm64 emulation (root)
+	@$(MAKE) --no-print-directory system-deps
+
+lock: $(TOOLS)/.installed ## recompile wheelhouse/locks/* from the .in files and pyproject.toml (PyPI)
+	UV=$(TOOLS)/bin/uv $(TOOLS_PY) wheelhouse/tools/lock.py compile
+
+lock-check: ## fail if a lock is stale against its .in (offline)
+	$(PYTHON) wheelhouse/tools/lock.py check
+
+wheelhouse: $(TOOLS)/.installed ## download every runtime wheel for amd64 and arm64 into wheelhouse/dist/
+	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build
+
+wheelhouse-training: $(TOOLS)/.installed ## the training set (torch with CUDA libraries: several GB per arch)
+	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set training $(addprefix linux-,$(ARCHES))
+
+verify-offline: ## install the runtime lock offline in a loopback-only namespace, serve the demo (root)
+	@test -f wheelhouse/dist/linux-$(HOST_ARCH)/SHA256SUMS || $(MAKE) --no-print-directory wheelhouse
+	$(PYTHON) wheelhouse/tools/verify_offline.py --wheelhouse wheelhouse/dist/linux-$(HOST_ARCH)
+
+images: supply-chain-deps ## build the runtime image for $(ARCHES) with buildah into $(IMAGE_ARCHIVE)
+	@test -f wheelhouse/dist/linux-amd64/SHA256SUMS -a -f wheelhouse/dist/linux-arm64/SHA256SUMS \
+	  || $(MAKE) --no-print-directory wheelhouse
+	ARCHES="$(ARCHES)" OUT=$(IMAGE_ARCHIVE) bundle/build-images.sh runtime
+
+image-training: supply-chain-deps ## build the training image (amd64 by default) into dist/
+	@test -f wheelhouse/dist/training-linux-amd64/SHA256SUMS || $(MAKE) --no-print-directory wheelhouse-training ARCHES=amd64
+	ARCHES="$(or $(TRAINING_ARCHES),amd64)" bundle/build-images.sh training
+
+test-supply-chain: $(VENV)/.installed supply-chain-deps ## locks, wheelhouse, offline install and tamper tests
+	@test -f wheelhouse/dist/linux-amd64/SHA256SUMS -a -f wheelhouse/dist/linux-arm64/SHA256SUMS \
+	  || $(MAKE) --no-print-directory wheelhouse
+	GATEWAY_SUPPLY_CHAIN=1 $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "not images"
+
+test-images: test-supply-chain images $(DEMO_ARTIFACT) ## CI: supply-chain tests, then both images; amd64 smoke under podman
+	GATEWAY_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "images and not arm64"
+
+test-images-arm64: $(DEMO_ARTIFACT) ## the arm64 image under qemu: starts and answers /health/liveliness (slow)
+	@test -f $(IMAGE_ARCHIVE) || $(MAKE) --no-print-directory images
+	GATEWAY_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "images and arm64"
