@@ -31,3 +31,25 @@ def demo_artifact(tmp_path_factory):
     from gateway.routing.demo import build_demo_artifact
 
     return build_demo_artifact(tmp_path_factory.mktemp("demo") / "knn-artifact.tar")
+
+
+@pytest.fixture(scope="session")
+def span_exporter():
+    """An in-memory OTel exporter behind the process's tracer provider (set once per session)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def spans(span_exporter):
+    span_exporter.clear()
+    yield span_exporter
+    span_exporter.clear()

@@ -19,7 +19,6 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.reload.sources import FileSource, S3Source, Source, SourceError, cleanup
 from gateway.reload.status import ReloadStatus
 from gateway.reload.watcher import Watcher
-from gateway.routing.artifact import load_artifact
 from gateway.routing.runtime import ActiveStrategy, RoutingRuntime, build_strategy
 
 logger = logging.getLogger("gateway.reload")
@@ -160,9 +159,6 @@ class ReloadManager:
         runtime = self.runtime
         if runtime is None:
             raise GatewayError("no llmrouter strategy is active")
-        artifact = await asyncio.to_thread(load_artifact, path)
-        if artifact.strategy != runtime.name:
-            raise GatewayError(f"artifact holds a {artifact.strategy} model, but {runtime.name} is serving")
         active: ActiveStrategy = await asyncio.to_thread(
             build_strategy, runtime.name, runtime.args, str(self.config.source), path)
         async with self._lock:

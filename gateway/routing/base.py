@@ -57,6 +57,8 @@ class RoutingStrategy(ABC):
     needs_embedding: bool = False
     #: False for strategies that decide from `llm_data` or a router model alone
     needs_artifact: bool = True
+    #: artifact `strategy` values this strategy loads (empty: only its own name)
+    artifact_strategies: tuple[str, ...] = ()
 
 
     @property

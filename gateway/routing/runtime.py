@@ -79,7 +79,7 @@ def build_strategy(name: str, args: RoutingStrategyArgs, source: str,
             artifact = load_artifact(path)
         except ArtifactError as exc:
             raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
-        if artifact.strategy != name:
+        if artifact.strategy not in (cls.artifact_strategies or (name,)):
             raise ConfigError(source, "router_settings.routing_strategy_args.model_path",
                               f"{path} holds a {artifact.strategy} model, not {name}")
     settings = StrategySettings(llm_data=llm_data, args=args.extra)

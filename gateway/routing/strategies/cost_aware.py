@@ -35,6 +35,7 @@ class CostAwareStrategy(c.StrategyBase):
 
     name = "llmrouter-cost-aware"
     needs_embedding = True
+    artifact_strategies = ARTIFACT_STRATEGIES
 
     def __init__(self, artifact: Artifact, model: KNNModel, prices: np.ndarray, cost_weight: float):
         super().__init__(artifact.candidates, artifact)

@@ -90,6 +90,7 @@ class KNNMultiRoundStrategy(llm.LLMAssistedStrategy):
     name = "llmrouter-knn-multiround"
     needs_embedding = True
     needs_artifact = True
+    artifact_strategies = ("llmrouter-knn-multiround", KNN_NAME)
     ARGS: dict[str, Any] = {"max_subqueries": 4, "knn_args": None}
     accepted_args = llm.accepted(ARGS)
 
