@@ -3,6 +3,7 @@
 # OCI index archive:  bundle/build-images.sh [runtime|training]
 #   ARCHES="amd64 arm64"  which architectures (arm64 runs under qemu-user-static)
 #   OUT=dist/gateway-<version>-oci.tar
+#   REVISION, SOURCE_URL, SOURCE_DATE_EPOCH  override the labels and timestamps (default: from git)
 # The base image comes from bundle/base-rootfs.sh (mmdebstrap, cached) and is referenced by digest.
 # Timestamps are fixed to SOURCE_DATE_EPOCH (default: the last commit's time) for reproducibility.
 set -euo pipefail
@@ -12,7 +13,7 @@ arches=${ARCHES:-amd64 arm64}
 cache=${BUILD_CACHE:-/var/cache/gateway-build}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-revision=$(git rev-parse HEAD)$(git diff --quiet HEAD -- gateway pyproject.toml wheelhouse bundle || echo -dirty)
+revision=${REVISION:-$(git rev-parse HEAD)$(git diff --quiet HEAD -- gateway pyproject.toml wheelhouse bundle || echo -dirty)}
 source_url=${SOURCE_URL:-$(git config --get remote.origin.url || echo unknown)}
 created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 name=gateway; [ "$target" = training ] && name=gateway-training

@@ -6,6 +6,7 @@ reads `runtime.active` once and uses that object to the end, old or new, never a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,6 +183,10 @@ class RoutingRuntime:
             llm_call=self.llm_call,
         )
         started = time.perf_counter()
+        if active.strategy.needs_embedding and self.embedder is not None:
+            # numpy releases the GIL: the encoder runs on a worker thread (the second core, when
+            # there is one) while the event loop keeps serving other requests
+            request._embedding = await asyncio.to_thread(self.embedder.embed, query)
         decision = await active.strategy.select(request, available)
         elapsed_ms = (time.perf_counter() - started) * 1000
         record_decision(DecisionRecord(

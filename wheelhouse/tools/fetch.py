@@ -95,12 +95,13 @@ def download(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) ->
     missing = _missing_package(result.stderr)
     if missing:
         raise FetchError(
-            f"{missing} (in {lock.name}): no wheel for {platform} (CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
+            f"{missing} (in {lock.name}): no wheel for {platform} "
+            f"(CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
             f"Building sdists is not automated yet: build the wheel on {platform} and add it to the "
             f"lock, or pin a version that has wheels (docs/supply-chain.md, 'sdist-only packages').")
     if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
-        raise FetchError(f"{lock.name} for {platform}: a download does not match the lock's "
-                         f"hash (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
+        raise FetchError(f"{lock.name} for {platform}: a download does not match the lock's hash"
+                         f" (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
     raise FetchError(f"{lock.name} for {platform}: pip download failed:\n{result.stderr.strip()}")
 
 

@@ -80,10 +80,10 @@ def http(ns: Namespace, venv: Path, path: str, body: dict | None = None) -> tupl
     script = (
         "import json,sys,urllib.request as u\n"
         "path,body=sys.argv[1],sys.argv[2]\n"
-        "r=u.Request('http://127.0.0.1:%d'+path,data=body.encode() if body else None,"
+        f"r=u.Request('http://127.0.0.1:{PORT}'+path,data=body.encode() if body else None,"
         "headers={'Authorization':'Bearer sk-demo','Content-Type':'application/json'})\n"
         "try:\n resp=u.urlopen(r,timeout=30)\nexcept u.HTTPError as e:\n resp=e\n"
-        "print(json.dumps([resp.status,dict(resp.headers),resp.read().decode()]))\n" % PORT)
+        "print(json.dumps([resp.status,dict(resp.headers),resp.read().decode()]))\n")
     result = ns.run([f"{venv}/bin/python", "-c", script, path, json.dumps(body) if body else ""],
                     capture_output=True, text=True, env=offline_env(venv))
     if result.returncode != 0:
