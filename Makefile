@@ -46,8 +46,9 @@ test: system-deps $(VENV)/.installed lint ## install what is needed, then run ev
 test-fast: $(VENV)/.installed ## the tests that need no root and no real servers
 	$(PY) -m pytest -q -m "not slow and not netns"
 
-bench: $(DEMO_ARTIFACT) ## benchmarks (figures go to docs/performance.md)
-	$(PY) -m bench.run_all
+bench: $(VENV)/.installed ## benchmarks, each against a baseline in the same run (figures: docs/performance.md)
+	$(PY) -m bench.decision_time
+	$(PY) -m bench.proxy_vs_plain
 
 clean: ## remove build output (keeps .venv)
 	rm -rf examples/demo/build dist build
