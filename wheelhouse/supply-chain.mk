@@ -30,28 +30,23 @@ lock: $(TOOLS)/.installed ## recompile wheelhouse/locks/* from the .in files and
 lock-check: ## fail if a lock is stale against its .in (offline)
 	$(PYTHON) wheelhouse/tools/lock.py check
 
-wheelhouse: $(TOOLS)/.installed ## download every runtime wheel for amd64 and arm64 into wheelhouse/dist/
+wheelhouse: $(TOOLS)/.installed ## download every runtime wheel for amd64 and arm64 into wheelhouse/dist/ (reuses intact ones)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build
 
 wheelhouse-training: $(TOOLS)/.installed ## the training set (torch with CUDA libraries: several GB per arch)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set training $(addprefix linux-,$(ARCHES))
 
-verify-offline: ## install the runtime lock offline in a loopback-only namespace, serve the demo (root)
-	@test -f wheelhouse/dist/linux-$(HOST_ARCH)/SHA256SUMS || $(MAKE) --no-print-directory wheelhouse
+verify-offline: wheelhouse ## install the runtime lock offline in a loopback-only namespace, serve the demo (root)
 	$(PYTHON) wheelhouse/tools/verify_offline.py --wheelhouse wheelhouse/dist/linux-$(HOST_ARCH)
 
-images: supply-chain-deps ## build the runtime image for $(ARCHES) with buildah into $(IMAGE_ARCHIVE)
-	@test -f wheelhouse/dist/linux-amd64/SHA256SUMS -a -f wheelhouse/dist/linux-arm64/SHA256SUMS \
-	  || $(MAKE) --no-print-directory wheelhouse
+images: supply-chain-deps wheelhouse ## build the runtime image for $(ARCHES) with buildah into $(IMAGE_ARCHIVE)
 	ARCHES="$(ARCHES)" OUT=$(IMAGE_ARCHIVE) bundle/build-images.sh runtime
 
 image-training: supply-chain-deps ## build the training image (amd64 by default) into dist/
 	@test -f wheelhouse/dist/training-linux-amd64/SHA256SUMS || $(MAKE) --no-print-directory wheelhouse-training ARCHES=amd64
 	ARCHES="$(or $(TRAINING_ARCHES),amd64)" bundle/build-images.sh training
 
-test-supply-chain: $(VENV)/.installed supply-chain-deps ## locks, wheelhouse, offline install and tamper tests
-	@test -f wheelhouse/dist/linux-amd64/SHA256SUMS -a -f wheelhouse/dist/linux-arm64/SHA256SUMS \
-	  || $(MAKE) --no-print-directory wheelhouse
+test-supply-chain: $(VENV)/.installed supply-chain-deps wheelhouse ## locks, wheelhouse, offline install and tamper tests
 	GATEWAY_SUPPLY_CHAIN=1 $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "not images"
 
 test-images: test-supply-chain images ## CI: supply-chain tests, both images, smoke runs (amd64, arm64 under qemu)

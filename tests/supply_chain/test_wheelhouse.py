@@ -162,3 +162,101 @@ def test_a_download_that_does_not_match_its_lock_hash_stops_the_build(tmp_path: 
     message = _download(lock_file, "linux-arm64", tmp_path / "index", tmp_path / "out")
     assert message.startswith("bad.txt for linux-arm64: a download does not match the lock's hash")
     assert "pinned" in message
+
+
+def test_the_gateway_wheel_is_bit_for_bit_reproducible(wheelhouse_dist: Path, tmp_path: Path):
+    tools_python = Path(fetch.CACHE) / "tools" / "bin" / "python"  # pinned setuptools and wheel
+    assert tools_python.exists(), "the tools venv is made by `make wheelhouse`"
+    digests = []
+    for run in ("a", "b"):
+        code = ("import sys, fetch; from pathlib import Path; "
+                "print(fetch.sha256_file(fetch.build_gateway_wheel(Path(sys.argv[1]))))")
+        (tmp_path / run).mkdir()
+        result = subprocess.run([str(tools_python), "-c", code, str(tmp_path / run)], cwd=TOOLS,
+                                env=fetch.clean_pip_env(), capture_output=True, text=True, check=True)
+        digests.append(result.stdout.strip())
+    assert digests[0] == digests[1]
+    recorded = (wheelhouse_dist / "linux-amd64" / "requirements" / "gateway.txt").read_text()
+    assert f"--hash=sha256:{digests[0]}" in recorded, "the wheelhouse holds this tree's gateway wheel"
+
+
+BACKEND = r"""
+import base64, hashlib, os, zipfile
+NAME, VERSION = "@NAME@", "2.0"
+
+
+def _digest(text):
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    @FAIL@
+    tag = "py3-none-any"
+    info = "%s-%s.dist-info" % (NAME, VERSION)
+    files = {NAME + "/__init__.py": "",
+             info + "/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (NAME, VERSION),
+             info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: %s\n" % tag}
+    record = "".join("%s,sha256=%s,%d\n" % (k, _digest(v), len(v)) for k, v in files.items())
+    files[info + "/RECORD"] = record + info + "/RECORD,,\n"
+    name = "%s-%s-%s.whl" % (NAME, VERSION, tag)
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
+        for k, v in sorted(files.items()):
+            zf.writestr(zipfile.ZipInfo(k, (2024, 1, 1, 0, 0, 0)), v)
+    return name
+"""
+
+
+def _fake_sdist(folder: Path, name: str, fail: bool = False) -> Path:
+    """An sdist with an in-tree PEP 517 backend: builds with no network and no build dependency."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-2.0.tar.gz"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "backend.py": BACKEND.replace("@NAME@", name).replace(
+            "@FAIL@", "raise RuntimeError('gcc: not found')" if fail else "pass"),
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.0\n",
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for member, text in files.items():
+            info = tarfile.TarInfo(f"{name}-2.0/{member}")
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return path
+
+
+def _local(index: Path) -> list[str]:
+    return ["--no-index", "--find-links", str(index)]
+
+
+def test_an_sdist_only_package_is_built_and_its_wheel_hash_added(tmp_path: Path):
+    sdist = _fake_sdist(tmp_path / "index", "sdistonly")
+    lock_file = _lock_for(tmp_path, "sdistonly==2.0", sdist)
+    built = fetch.fill(lock_file, "linux-amd64", tmp_path / "out", source=_local(tmp_path / "index"))
+    (wheel,) = (tmp_path / "out").glob("sdistonly-2.0-*.whl")
+    assert built == [f"sdistonly==2.0 sdist={sdist.name} sha256={fetch.sha256_file(sdist)} -> {wheel.name} "
+                     f"sha256={fetch.sha256_file(wheel)} (built for linux-amd64)"]
+    assert f"--hash=sha256:{fetch.sha256_file(wheel)}" in lock_file.read_text()
+    assert f"--hash=sha256:{fetch.sha256_file(sdist)}" in lock_file.read_text()
+
+
+def test_an_sdist_that_does_not_build_stops_naming_package_and_platform(tmp_path: Path):
+    sdist = _fake_sdist(tmp_path / "index", "nobuild", fail=True)
+    with pytest.raises(fetch.FetchError) as caught:
+        fetch.fill(_lock_for(tmp_path, "nobuild==2.0", sdist), "linux-amd64", tmp_path / "out",
+                   source=_local(tmp_path / "index"))
+    message = str(caught.value)
+    assert message.startswith("nobuild==2.0 (in bad.txt): no wheel for linux-amd64")
+    assert "building it from source failed: nobuild==2.0 (sdist): does not build on linux-amd64" in message
+    assert "gcc: not found" in message
+
+
+def test_an_sdist_only_package_is_built_on_arm64_under_qemu(wheelhouse_dist: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SDIST_BUILDER", "base")  # pure Python: the base root filesystem has no gcc
+    sdist = _fake_sdist(tmp_path / "index", "armbuilt")
+    lock_file = _lock_for(tmp_path, "armbuilt==2.0", sdist)
+    built = fetch.fill(lock_file, "linux-arm64", tmp_path / "out", source=_local(tmp_path / "index"))
+    assert built and built[0].endswith("(built for linux-arm64)")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lock import LOCKS, PLATFORMS, ROOT, pinned_names  # noqa: E402
+from sdist import SdistError, add_hash, build_wheel, fetch_sdist  # noqa: E402
 
 DIST = ROOT / "wheelhouse" / "dist"
 CACHE = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
@@ -45,6 +46,12 @@ def set_dir(platform: str, lock_set: str = "runtime", dist: Path = DIST) -> Path
 
 class FetchError(Exception):
     """The wheelhouse cannot be completed; the message names the package and the platform."""
+
+
+class MissingWheel(FetchError):
+    def __init__(self, message: str, pin: str):
+        super().__init__(message)
+        self.pin = pin
 
 
 def clean_pip_env() -> dict[str, str]:
@@ -94,15 +101,40 @@ def download(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) ->
         return
     missing = _missing_package(result.stderr)
     if missing:
-        raise FetchError(
+        raise MissingWheel(
             f"{missing} (in {lock.name}): no wheel for {platform} "
-            f"(CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) on PyPI. "
-            f"Building sdists is not automated yet: build the wheel on {platform} and add it to the "
-            f"lock, or pin a version that has wheels (docs/supply-chain.md, 'sdist-only packages').")
+            f"(CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) in the index", missing)
     if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
         raise FetchError(f"{lock.name} for {platform}: a download does not match the lock's hash"
                          f" (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
     raise FetchError(f"{lock.name} for {platform}: pip download failed:\n{result.stderr.strip()}")
+
+
+def fill(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) -> list[str]:
+    """Download a lock's wheels into dest; build the sdist-only ones on the platform.
+
+    `lock` is the wheelhouse's own copy: a wheel built here joins its package's hashes there.
+    Returns the lines for requirements/built-from-source.txt.
+    """
+    built: list[str] = []
+    while True:
+        try:
+            download(lock, platform, dest, [*source, "--find-links", str(dest)])
+            return built
+        except MissingWheel as exc:
+            if any(line.startswith(exc.pin + " ") for line in built):
+                raise FetchError(f"{exc.pin}: the wheel built for {platform} is not accepted by pip") from exc
+            try:
+                sdist = fetch_sdist(exc.pin, lock, dest, clean_pip_env(), source, platform)
+                wheel = build_wheel(sdist, platform, dest, clean_pip_env(), source)
+            except SdistError as err:
+                raise FetchError(f"{exc}; building it from source failed: {err}") from err
+            digest = sha256_file(wheel)
+            add_hash(lock, exc.pin.split("==")[0], digest)
+            built.append(f"{exc.pin} sdist={sdist.name} sha256={sha256_file(sdist)} -> {wheel.name} "
+                         f"sha256={digest} (built for {platform})")
+            shutil.rmtree(dest / ".sdist", ignore_errors=True)
+            print(f"wheelhouse: built {wheel.name} from source for {platform}")
 
 
 def build_gateway_wheel(dest: Path) -> Path:
@@ -127,6 +159,14 @@ def build_gateway_wheel(dest: Path) -> Path:
     return wheel
 
 
+def _reusable(out: Path, lock_set: str, runtime: Path, model: Path) -> bool:
+    req = out / "requirements"
+    stamp = req / "lock-sha256"
+    return (out.is_dir() and stamp.exists() and (req / "model.txt").exists()
+            and stamp.read_text().strip() == sha256_file(runtime)
+            and (req / "model.txt").read_bytes() == model.read_bytes() and not verify(out))
+
+
 def build(platform: str, lock_set: str = "runtime") -> None:
     if platform not in PLATFORMS:
         raise FetchError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
@@ -135,12 +175,28 @@ def build(platform: str, lock_set: str = "runtime") -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "requirements").mkdir(parents=True)
     runtime, model = LOCKS / f"{lock_set}-{platform}.txt", LOCKS / "model.txt"
-    download(runtime, platform, tmp)
-    download(model, platform, tmp)
+    work_lock = tmp / "requirements" / f"{lock_set}.txt"
+    built_file = tmp / "requirements" / "built-from-source.txt"
+    if _reusable(out, lock_set, runtime, model):
+        # Same locks as last time and every file intact: keep the wheels, rebuild only the gateway.
+        for old in out.glob("*.whl"):
+            if not old.name.startswith("gateway-"):
+                os.link(old, tmp / old.name)
+        shutil.copy(out / "requirements" / work_lock.name, work_lock)
+        if (out / "requirements" / built_file.name).exists():
+            shutil.copy(out / "requirements" / built_file.name, built_file)
+    else:
+        shutil.copy(runtime, work_lock)
+        built = fill(work_lock, platform, tmp)
+        if built:
+            built_file.write_text("# Wheels built by `make wheelhouse` from hash-checked sdists; their sha256\n"
+                                  f"# was added to {work_lock.name} (the lock itself names the sdist).\n"
+                                  + "\n".join(built) + "\n")
+        download(model, platform, tmp)
     wheel = build_gateway_wheel(tmp)
     version = wheel.name.split("-")[1]
-    shutil.copy(runtime, tmp / "requirements" / f"{lock_set}.txt")
     shutil.copy(model, tmp / "requirements" / "model.txt")
+    (tmp / "requirements" / "lock-sha256").write_text(sha256_file(runtime) + "\n")
     (tmp / "requirements" / "gateway.txt").write_text(
         f"# The gateway wheel built by `make wheelhouse`; installed with the runtime lock.\n"
         f"gateway=={version} --hash=sha256:{sha256_file(wheel)}\n")
