@@ -46,7 +46,11 @@ for arch in $arches; do
   ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
   mkdir -p "$ctx/wheelhouse/dist" && cp -al "$wh" "$ctx/$wh"
   start=$(date +%s)
+  buildah rmi "localhost/$name:$version-$arch" >/dev/null 2>&1 || true  # last build's, else it piles up
+  # --omit-history: the history names the intermediate stage's image ID, which differs per run.
+  # --format docker keeps HEALTHCHECK in local storage; the archive is converted to OCI on push.
   buildah build --quiet --platform "linux/$arch" --timestamp "$SOURCE_DATE_EPOCH" --format docker \
+    --omit-history \
     --target "$target" --build-arg BASE_IMAGE="$base" --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" --build-arg CREATED="$created" \
     -f bundle/Containerfile -t "localhost/$name:$version-$arch" "$ctx" >/dev/null
@@ -54,6 +58,13 @@ for arch in $arches; do
   echo "images: $name $arch built in $(( $(date +%s) - start )) s"
   buildah manifest add --arch "$arch" "$list" "containers-storage:localhost/$name:$version-$arch" >/dev/null
 done
+# Push to an OCI layout directory, then tar it with fixed order, owners and times: the archive
+# itself is then as reproducible as the images in it (oci-archive: would stamp the current time).
+layout=$(mktemp -d); trap 'rm -rf "$layout"' EXIT
+buildah manifest push --quiet --all "$list" "oci:$layout:$name:$version"
 mkdir -p "$(dirname "$out")"; rm -f "$out"
-buildah manifest push --quiet --all "$list" "oci-archive:$out:$name:$version"
-echo "images: wrote $out ($(du -h "$out" | cut -f1))"
+tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
+  -C "$layout" -cf "$out" .
+digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
+  "$layout/index.json")
+echo "images: wrote $out ($(du -h "$out" | cut -f1)); image index $digest"

