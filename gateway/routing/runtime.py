@@ -137,10 +137,8 @@ class RoutingRuntime:
                 raise ConfigError(source, "router_settings.routing_strategy_args.model_groups",
                                   f"no such model group: {', '.join(missing)}; groups: {', '.join(sorted(groups))}")
             chosen = {g: groups[g] for g in self.args.model_groups}
-        else:
-            chosen = {g: names for g, names in groups.items() if len(names) > 1 and set(names) <= known}
-            if not chosen:
-                chosen = {g: names for g, names in groups.items() if set(names) & known and len(names) > 1}
+        else:  # every group with a choice to make among deployments the strategy knows
+            chosen = {g: names for g, names in groups.items() if len(names) > 1 and set(names) & known}
         if not chosen:
             raise ConfigError(source, "model_list",
                               f"no model group has deployments among the strategy's candidates "
