@@ -16,7 +16,10 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.proxy.server import ServeOptions, serve
 
     config = load_config(args.config)
-    serve(config, ServeOptions(host=args.host, port=args.port, num_workers=args.num_workers))
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise GatewayError("--ssl-certfile and --ssl-keyfile go together")
+    serve(config, ServeOptions(host=args.host, port=args.port, num_workers=args.num_workers,
+                               ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile))
     return 0
 
 
@@ -50,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
     serve.add_argument("--port", type=int, default=4000)
     serve.add_argument("--num-workers", type=int, default=1)
+    serve.add_argument("--ssl-certfile", help="server certificate chain (PEM): serve HTTPS")
+    serve.add_argument("--ssl-keyfile", help="its private key (PEM, mode 0600)")
     serve.set_defaults(func=_serve)
 
     check = sub.add_parser("check", help="validate a config and its routing artifact, then exit")

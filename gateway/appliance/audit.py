@@ -188,22 +188,38 @@ def read_listeners(proc_net: Path = Path("/proc/net")) -> list[Listener]:
 
 
 def audit_listeners(m: Manifest, host: str, listeners: list[Listener]) -> Report:
-    """Every port reachable from outside must be a service some flow reaches, and each must listen."""
+    """Every port reachable from outside must be a service some flow reaches, and each must listen.
+
+    A service behind a TLS front is public on its port (nginx) and its real server listens on loopback at
+    the backend port: expected. The backend port on any other address would bypass the front's CRL check.
+    """
     reached = {f.to for f in m.flows}
     services = [s for s in m.services if s.host == host]
     wanted = {(s.protocol, s.port): s for s in services if s.name in reached}
     local_only = {(s.protocol, s.port): s for s in services if s.name not in reached}
+    backends = {(s.protocol, s.backend): s for s in services if s.fronted}
     findings: list[str] = []
     exposed = [x for x in listeners if not ipaddress.ip_address(x.address).is_loopback]
     for x in exposed:
         key = (x.proto, x.port)
-        if key in local_only:
+        if key in backends:
+            findings.append(
+                f"listener {x}: the real server of {backends[key].name} must listen on loopback only, "
+                "else clients bypass its TLS front (no CRL check)"
+            )
+        elif key in local_only:
             findings.append(f"listener {x}: service {local_only[key].name} has no flow; bind it to loopback")
         elif key not in wanted:
             findings.append(f"listener {x}: not in the manifest")
     for key, s in sorted(wanted.items()):
         if not any((x.proto, x.port) == key for x in exposed):
             findings.append(f"service {s.name} ({key[0]}/{key[1]}): flows reach it but nothing listens")
+    loopback = {(x.proto, x.port) for x in listeners if ipaddress.ip_address(x.address).is_loopback}
+    for key, s in sorted(backends.items()):
+        if s.name in reached and key not in loopback:
+            findings.append(
+                f"service {s.name}: nothing listens on loopback port {key[1]}, the real server behind its TLS front"
+            )
     return Report(findings, [])
 
 

@@ -32,7 +32,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="appliance_command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check a manifest; errors name the line and the path")
     p.add_argument("manifest", type=Path)
-    p = sub.add_parser("generate", help="CA, certificates, firewall, port map and network document")
+    p = sub.add_parser("generate", help="CA, certificates, firewall, TLS fronts, port map and network document")
     p.add_argument("manifest", type=Path)
     p.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_OUT}/<site>)")
     p.add_argument("--no-pki", action="store_true", help="documents and rules only (what examples commit)")
@@ -114,7 +114,10 @@ def _revoke(args) -> int:
     loaded = load(args.manifest)
     kind, name = ("client", args.client) if args.client else ("server", args.service)
     serial = pki.revoke(loaded.manifest, _out(args, loaded) / "pki", kind, name, args.reason)
-    print(f"revoked {kind} {name} serial {serial}; run `renew` to issue its replacement, then redeploy CRLs")
+    print(
+        f"revoked {kind} {name} serial {serial}; run `renew` to issue its replacement, then deploy "
+        "crl-bundle.pem and reload what checks CRLs (nginx TLS fronts, PostgreSQL)"
+    )
     return 0
 
 

@@ -1,14 +1,15 @@
-"""One manifest in, every artefact out: firewall rules, port map, network document and diagram, and PKI."""
+"""One manifest in, every artefact out: firewall rules, TLS fronts, port map, network document and diagram, PKI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.appliance import firewall, netdoc, pki, portmap
+from gateway.appliance import firewall, netdoc, pki, portmap, tlsfront
 from gateway.appliance.files import write_text
 from gateway.appliance.loader import Loaded
 
 DIAGRAM = "network.svg"
+PER_HOST_DIRS = ("firewall", "tls-front")
 
 
 def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
@@ -19,6 +20,8 @@ def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
         out[f"firewall/{h.name}.nft"] = firewall.nftables(m, h.name, name, sha)
         if h.os == "rhel":
             out[f"firewall/{h.name}.firewalld.xml"] = firewall.firewalld_zone(m, h.name, name, sha)
+    for host in tlsfront.hosts(m):
+        out[f"tls-front/{host}.conf"] = tlsfront.nginx_stream(m, host, name, sha)
     out["portmap.csv"] = portmap.to_csv(m, name, sha)
     out["portmap.md"] = portmap.to_markdown(m, name, sha)
     out["network.dot"] = netdoc.dot(m, name, sha)
@@ -31,9 +34,9 @@ def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
 def generate(loaded: Loaded, out: Path, with_pki: bool = True, render: bool = True) -> list[str]:
     """Writes everything under `out`; returns what changed (documents written, certificates issued)."""
     changed = [rel for rel, text in sorted(documents(loaded, render).items()) if write_text(out / rel, text)]
-    stale = {p.relative_to(out).as_posix() for p in (out / "firewall").glob("*")} - set(
-        documents_names(loaded)
-    )
+    stale = {
+        p.relative_to(out).as_posix() for d in PER_HOST_DIRS for p in (out / d).glob("*") if p.is_file()
+    } - set(documents_names(loaded))
     for rel in sorted(stale):
         (out / rel).unlink()
         changed.append(f"removed {rel}")
@@ -43,8 +46,8 @@ def generate(loaded: Loaded, out: Path, with_pki: bool = True, render: bool = Tr
 
 
 def documents_names(loaded: Loaded) -> list[str]:
+    """Per-host files the manifest wants; others in PER_HOST_DIRS belong to removed hosts or fronts."""
+    m = loaded.manifest
     return [
-        f"firewall/{h.name}.{ext}"
-        for h in loaded.manifest.hosts
-        for ext in (["nft", "firewalld.xml"] if h.os == "rhel" else ["nft"])
-    ]
+        f"firewall/{h.name}.{ext}" for h in m.hosts for ext in (["nft", "firewalld.xml"] if h.os == "rhel" else ["nft"])
+    ] + [f"tls-front/{host}.conf" for host in tlsfront.hosts(m)]

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from gateway.appliance import revocation
 from gateway.appliance.errors import ManifestError
 
 API_VERSION = "gateway.appliance/v1"
@@ -142,9 +143,30 @@ class Service(_Model):
     port: Port
     protocol: Literal["tcp", "udp"] = "tcp"
     tls: Tls
-    software: str | None = Field(None, description="Implementation, e.g. seaweedfs or minio for s3.")
+    software: str | None = Field(
+        None,
+        description="Implementation, e.g. seaweedfs or minio for s3; decides whether a TLS front checks "
+        "CRLs for it (gateway/appliance/revocation.py).",
+    )
+    backend_port: Port | None = Field(
+        None,
+        description="Only for mtls services whose software cannot check CRLs: the loopback port of the real "
+        f"server behind the nginx TLS front that listens on `port`. Default: port + {revocation.BACKEND_PORT_OFFSET}.",
+    )
     dns_names: list[DnsName] = Field(default_factory=list, description="Extra DNS names (SANs).")
     description: str = ""
+
+    @property
+    def fronted(self) -> bool:
+        """True when an nginx TLS front enforces revocation for it (its software cannot check CRLs)."""
+        return revocation.needs_front(self.kind, self.software, self.tls.mode)
+
+    @property
+    def backend(self) -> int | None:
+        """The real server's loopback port behind the front; None when the service has no front."""
+        if not self.fronted:
+            return None
+        return self.backend_port if self.backend_port is not None else self.port + revocation.BACKEND_PORT_OFFSET
 
 
 class Client(_Model):
@@ -203,6 +225,10 @@ class Manifest(_Model):
 
     def fqdn(self, name: str) -> str:
         return f"{name}.{self.site.domain}"
+
+    def fronted_services(self, host: str | None = None) -> list[Service]:
+        """Services behind an nginx TLS front (on `host`, or on every host), in manifest order."""
+        return [s for s in self.services if s.fronted and (host is None or s.host == host)]
 
 
 class ReferenceProblems(ManifestError):
@@ -268,6 +294,7 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
         for j, h in enumerate(c.hosts):
             if h not in hosts:
                 p.append((("clients", i, "hosts", j), f"unknown host {h!r}"))
+    p += _check_fronts(m)
     for i, f in enumerate(m.flows):
         p += _check_flow(i, f, hosts, networks, services, clients)
     return p
@@ -296,4 +323,45 @@ def _check_flow(i, f: Flow, hosts, networks, services, clients) -> list[tuple[tu
             p.append((("flows", i, "identity"), f"identity {f.identity!r} is not held by {f.source!r}"))
     elif f.identity is not None:
         p.append((("flows", i, "identity"), f"service {s.name!r} is {s.tls.mode!r}, not mtls: no identity"))
+    return p
+
+
+def _check_fronts(m: Manifest) -> list[tuple[tuple, str]]:
+    """A front's backend port must exist, be free on its host, and its identity must not shadow a client."""
+    p: list[tuple[tuple, str]] = []
+    taken = {(s.host, s.protocol, s.port): f"service {s.name!r}" for s in m.services}
+    clients = {c.name for c in m.clients}
+    for i, s in enumerate(m.services):
+        if not s.fronted:
+            if s.backend_port is not None:
+                why = "it is not mtls" if s.tls.mode != "mtls" else "its software checks CRLs itself"
+                p.append(
+                    (("services", i, "backend_port"), f"service {s.name!r} has no TLS front ({why}): remove it")
+                )
+            continue
+        if s.protocol != "tcp":
+            p.append((("services", i, "protocol"), f"service {s.name!r}: mtls needs tcp (nginx cannot front udp)"))
+            continue
+        backend = s.port + revocation.BACKEND_PORT_OFFSET if s.backend_port is None else s.backend_port
+        where = ("services", i, "backend_port" if s.backend_port is not None else "port")
+        if backend > 65535:
+            p.append(
+                (where, f"port {s.port} + {revocation.BACKEND_PORT_OFFSET} is not a port: set backend_port "
+                 f"(the loopback port of {s.name!r} behind its TLS front)")
+            )
+            continue
+        key = (s.host, s.protocol, backend)
+        if key in taken:
+            p.append(
+                (where, f"backend port {backend} of {s.name!r} is already used on host {s.host!r} by "
+                 f"{taken[key]}: set another backend_port")
+            )
+        else:
+            taken[key] = f"the backend of {s.name}"
+        identity = revocation.front_identity(s.name)
+        if identity in clients:
+            j = next(j for j, c in enumerate(m.clients) if c.name == identity)
+            p.append(
+                (("clients", j, "name"), f"{identity!r} is the TLS front identity of service {s.name!r}: rename it")
+            )
     return p

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from gateway.appliance import revocation, tlsfront
 from gateway.appliance.errors import ToolError
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Manifest
@@ -32,6 +33,8 @@ def dot(m: Manifest, manifest_name: str, sha256: str) -> str:
         out.append(f"    {_q('host:' + h.name)} [label={_q(h.name)}, shape=point];")
         for s in (s for s in m.services if s.host == h.name):
             label = f"{s.name}\n{s.protocol}/{s.port} {s.tls.mode}"
+            if s.fronted:
+                label += f"\nCRLs: nginx front, backend {tlsfront.LOOPBACK}:{s.backend}"
             out.append(f"    {_q('svc:' + s.name)} [label={_q(label)}];")
         out.append("  }")
     for i, f in enumerate(m.flows):
@@ -58,6 +61,33 @@ def render_svg(dot_source: str) -> str:
     return proc.stdout
 
 
+def _fronts(m: Manifest) -> list[str]:
+    fronted = m.fronted_services()
+    if not fronted:
+        return []
+    lines = [
+        "",
+        "## Revocation: TLS fronts",
+        "",
+        "A client certificate listed in a CRL must be refused by every mtls service. The software below "
+        "cannot check CRLs, so nginx (stream module) listens on the service's port instead, refuses missing, "
+        "wrong-purpose, foreign and revoked client certificates, and proxies over TLS to the real server on "
+        "loopback with its own client certificate. nginx reads the CRLs at (re)load only: reload it after "
+        "`revoke` and `renew`.",
+        "",
+        "| Service | Host | Listens on | Real server | Front identity | Why a front | File |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in fronted:
+        listen = ", ".join(f"{a}:{s.port}" for a in tlsfront.listen_addresses(m, s))
+        lines.append(
+            f"| {s.name} | {s.host} | {listen} | {tlsfront.LOOPBACK}:{s.backend} (TLS) | "
+            f"CN={revocation.front_identity(s.name)} | {revocation.support(s.kind, s.software).how} | "
+            f"tls-front/{s.host}.conf |"
+        )
+    return lines
+
+
 def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
     ca = m.ca
     lines = [
@@ -73,12 +103,14 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
         "",
         "## Hosts",
         "",
-        "| Host | Addresses | Roles | OS | Firewall |",
-        "|---|---|---|---|---|",
+        "| Host | Addresses | Roles | OS | Firewall | TLS front |",
+        "|---|---|---|---|---|---|",
     ]
+    fronts = tlsfront.hosts(m)
     for h in m.hosts:
         fw = f"firewall/{h.name}.nft" + (f", firewall/{h.name}.firewalld.xml" if h.os == "rhel" else "")
-        lines.append(f"| {h.name} | {', '.join(h.addresses)} | {', '.join(h.roles)} | {h.os} | {fw} |")
+        front = f"tls-front/{h.name}.conf" if h.name in fronts else "-"
+        lines.append(f"| {h.name} | {', '.join(h.addresses)} | {', '.join(h.roles)} | {h.os} | {fw} | {front} |")
     lines += ["", "## External networks", "", "| Network | CIDR | Kind | Description |", "|---|---|---|---|"]
     for kind, nets in (("admin", m.admin_networks), ("users", m.user_networks)):
         lines += [f"| {n.name} | {n.cidr} | {kind} | {n.description} |" for n in nets]
@@ -86,14 +118,16 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
         "",
         "## Services",
         "",
-        "| Service | Kind | Host | Port | TLS | Software |",
-        "|---|---|---|---|---|---|",
+        "| Service | Kind | Host | Port | TLS | Software | Revocation checked by |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in m.services:
         tls = s.tls.mode if s.tls.mode != "none" else f"none: {s.tls.reason}"
         lines.append(
-            f"| {s.name} | {s.kind} | {s.host} | {s.protocol}/{s.port} | {tls} | {s.software or ''} |"
+            f"| {s.name} | {s.kind} | {s.host} | {s.protocol}/{s.port} | {tls} | {s.software or ''} | "
+            f"{tlsfront.checked_by(s)} |"
         )
+    lines += _fronts(m)
     lines += [
         "",
         "## Flows",
@@ -114,8 +148,11 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
         "| Certificate | Usage | Subject CN | DNS names | IP addresses |",
         "|---|---|---|---|---|",
     ]
+    front_ids = {revocation.front_identity(s.name) for s in m.fronted_services()}
     for leaf in wanted_leaves(m):
         usage = "serverAuth" if leaf.kind == "server" else "clientAuth"
+        if leaf.kind == "client" and leaf.name in front_ids:
+            usage += " (TLS front to the real server)"
         lines.append(
             f"| {leaf.kind}s/{leaf.name}.crt | {usage} | {leaf.common_name} | {', '.join(leaf.dns)} | "
             f"{', '.join(leaf.ips)} |"

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.appliance import revocation
 from gateway.appliance.errors import PkiError
 from gateway.appliance.files import write_bytes
 from gateway.appliance.manifest import CaSettings, Manifest
@@ -49,6 +50,11 @@ def wanted_leaves(m: Manifest) -> list[Leaf]:
         leaves.append(Leaf("server", s.name, m.fqdn(s.name), tuple(dict.fromkeys(dns)), tuple(h.addresses)))
     for c in m.clients:
         leaves.append(Leaf("client", c.name, c.name, (), ()))
+    # Each TLS front presents its own identity to the real server behind it, so the backend's log and
+    # any ACL can tell the front from a client that reached the loopback port directly.
+    for s in m.fronted_services():
+        name = revocation.front_identity(s.name)
+        leaves.append(Leaf("client", name, name, (), ()))
     return leaves
 
 

@@ -12,6 +12,7 @@ from dataclasses import astuple, dataclass, fields
 from gateway.appliance.files import header
 from gateway.appliance.firewall import source_addresses
 from gateway.appliance.manifest import Flow, Manifest
+from gateway.appliance.tlsfront import checked_by
 
 # Why every flow satisfies these: it is denied by default and allowed by exception (SC-7(5)), it is a
 # documented port with a business need (CM-7, PCI DSS 4.0 1.2.5); TLS adds SC-8(1), client certs IA-3.
@@ -31,6 +32,7 @@ class Row:
     tls: str
     server_certificate: str
     client_certificate: str
+    revocation_checked_by: str
     purpose: str
     approver: str
     controls: str
@@ -65,6 +67,7 @@ def rows(m: Manifest) -> list[Row]:
                 tls,
                 m.fqdn(s.name) if s.tls.mode != "none" else "-",
                 f"CN={f.identity}" if f.identity else "-",
+                checked_by(s),
                 f.purpose,
                 f.approver,
                 " ".join(controls(m, f)),
@@ -99,6 +102,7 @@ def md_table(m: Manifest) -> str:
         "TLS",
         "Server cert",
         "Client cert",
+        "Revocation checked by",
         "Purpose",
         "Approver",
         "Controls",

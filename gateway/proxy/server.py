@@ -32,6 +32,9 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 4000
     num_workers: int = 1
+    #: serve HTTPS (e.g. behind the appliance's revocation-checking TLS front, on loopback)
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
 
 def litellm_config_with_hook(config: GatewayConfig, hook_path: str) -> dict[str, Any]:
@@ -80,7 +83,8 @@ def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, optio
         lines.append(f"active strategy: {runtime.name} artifact: {where}")
         for group, names in sorted(runtime.groups.items()):
             lines.append(f"routes model group '{group}' -> {', '.join(names)}")
-    lines.append(f"listening on http://{options.host}:{options.port}")
+    scheme = "https" if options.ssl_certfile else "http"
+    lines.append(f"listening on {scheme}://{options.host}:{options.port}")
     return lines
 
 
@@ -104,8 +108,8 @@ def serve(config: GatewayConfig, options: ServeOptions) -> None:
     from litellm.proxy.proxy_server import app
 
     app_routes.install(app, manager)
-    run_server.main(
-        args=["--config", str(litellm_config), "--host", options.host, "--port", str(options.port),
-              "--num_workers", str(options.num_workers)],
-        standalone_mode=False,
-    )
+    args = ["--config", str(litellm_config), "--host", options.host, "--port", str(options.port),
+            "--num_workers", str(options.num_workers)]
+    if options.ssl_certfile and options.ssl_keyfile:
+        args += ["--ssl_certfile_path", options.ssl_certfile, "--ssl_keyfile_path", options.ssl_keyfile]
+    run_server.main(args=args, standalone_mode=False)

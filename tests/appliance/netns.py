@@ -85,3 +85,17 @@ def connect(ns: str, addr: str, port: int, timeout: float = 1.0) -> str:
     return sh(
         "ip", "netns", "exec", ns, sys.executable, "-c", CONNECT, addr, str(port), str(timeout)
     ).stdout.strip()
+
+
+@contextmanager
+def one_host(addresses: list[str]):
+    """Yields a namespace whose loopback holds `addresses`: a host on which to bind the manifest's addresses."""
+    ns = f"apl-h-{os.getpid() % 100000}"
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for addr in addresses:
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", "lo")
+        yield ns
+    finally:
+        sh("ip", "netns", "del", ns, check=False)

@@ -46,12 +46,16 @@ def test_portmap_has_every_flow_with_all_columns(example):
         "tls": "mtls",
         "server_certificate": "postgresql.appliance.internal",
         "client_certificate": "CN=gateway",
+        "revocation_checked_by": "postgresql itself",
         "purpose": "Keys, budgets and spend logs.",
         "approver": "CAB-2026-016 (DBA)",
         "controls": "SC-7(5) CM-7 PCI DSS 1.2.5 SC-8(1) IA-3",
     }
     ssh = next(r for r in rows if r["service"] == "ssh-db1")
     assert ssh["tls"].startswith("none (SSH has") and ssh["controls"].endswith("AC-17")
+    assert ssh["revocation_checked_by"] == "-"
+    redis = next(r for r in rows if r["service"] == "redis")
+    assert (redis["port"], redis["revocation_checked_by"]) == ("6379", "nginx TLS front (backend 127.0.0.1:16379)")
 
 
 def test_generated_files_name_their_manifest(example):

@@ -1,5 +1,6 @@
 """Generated certificates on real servers: the right client certificate connects; none, a server-only
-(wrong EKU) one, one from another CA and (where the server checks CRLs) a revoked one are refused."""
+(wrong EKU) one, one from another CA and a revoked one are refused. PostgreSQL checks CRLs itself; Redis
+and SeaweedFS cannot, so they are reached through the generated nginx TLS front, which refuses them."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from gateway.appliance import pki
-from tests.appliance.servers import postgresql, redis, seaweedfs
+from gateway.appliance import pki, tlsfront
+from gateway.appliance.loader import parse
+from tests.appliance.conftest import EXAMPLES
+from tests.appliance.servers import free_port, nginx, postgresql, redis, seaweedfs
 
 pytestmark = pytest.mark.slow
 DOMAIN = "appliance.internal"
@@ -21,7 +25,6 @@ DOMAIN = "appliance.internal"
 def certs(tmp_path_factory):
     """Site PKI of the single-node example, a second unrelated CA, a wrong-EKU and a revoked client."""
     from gateway.appliance.loader import load
-    from tests.appliance.conftest import EXAMPLES
 
     m = load(EXAMPLES / "single-node" / "appliance.yaml").manifest
     base = tmp_path_factory.mktemp("mtls")
@@ -43,6 +46,7 @@ def certs(tmp_path_factory):
     # Revoke the load balancer's identity: same CA, valid dates, right EKU; only the CRL says no.
     pki.revoke(m, site, "client", "loadbalancer", "keyCompromise")
     return {
+        "manifest": EXAMPLES / "single-node" / "appliance.yaml",
         "dir": site,
         "root": site / "root-ca.crt",
         "good": (site / "clients" / "gateway.crt", site / "clients" / "gateway.key"),
@@ -161,9 +165,9 @@ def test_redis_refuses(rds, certs, which):
         _redis(rds, certs, which)
 
 
-def test_redis_70_does_not_check_crls(rds, certs):
-    """Known gap, documented in docs/network.md: Redis 7.0 has no tls-crl-file, so a revoked certificate
-    still connects. If this starts failing, Redis learned CRLs: wire the CRL in and flip this test."""
+def test_redis_70_alone_does_not_check_crls(rds, certs):
+    """Why Redis needs the TLS front: Redis 7.0 has no tls-crl-file, so a revoked certificate still connects
+    to the real server. Clients never reach it: it listens on loopback behind the front (below)."""
     assert _redis(rds, certs, "revoked") is True
 
 
@@ -217,6 +221,127 @@ def test_s3_refuses(s3, certs, which):
         _s3(s3, certs, which)
 
 
-def test_s3_seaweedfs_does_not_check_crls(s3, certs):
-    """Known gap: SeaweedFS has no CRL option for its S3 TLS listener; a revoked certificate connects."""
+def test_s3_seaweedfs_alone_does_not_check_crls(s3, certs):
+    """Why SeaweedFS needs the TLS front: its S3 TLS listener has no CRL option."""
     assert isinstance(_s3(s3, certs, "revoked"), list)
+
+
+# --- The nginx TLS front, generated from the manifest, before the real Redis and SeaweedFS --------------
+
+# What nginx logs as $ssl_client_verify for each refused certificate (the operator's evidence).
+REFUSED = {
+    None: "verify=NONE",
+    "wrong_eku": "verify=FAILED:unsuitable certificate purpose",
+    # OpenSSL names the first check that fails; with a foreign CA of the same name it is the CRL lookup.
+    "other_ca": "verify=FAILED:unable to get ",
+    "revoked": "verify=FAILED:certificate revoked",
+}
+
+
+def _front_manifest(certs, backends: dict[str, int]):
+    """The single-node manifest with redis and s3 on free ports, their real servers at the test's ports.
+
+    Only the services under test keep a front (the others would need real servers of their own).
+    """
+    data = yaml.safe_load(Path(certs["manifest"]).read_text())
+    services = []
+    for s in data["services"]:
+        if s["name"] in backends:
+            s = {**s, "port": free_port(), "backend_port": backends[s["name"]]}
+        elif s["tls"]["mode"] == "mtls" and s["kind"] != "postgresql":
+            continue
+        services.append(s)
+    data["services"] = services
+    return parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
+
+
+@pytest.fixture(scope="module")
+def front(certs, rds, s3, tmp_path_factory):
+    """nginx with the generated tls-front file of node1: listens on 127.0.0.1, proxies to the real servers."""
+    m = _front_manifest(certs, {"redis": rds, "s3": s3})
+    paths = tlsfront.Paths(
+        pki_dir=str(certs["dir"]),
+        access_log=str(tmp_path_factory.mktemp("front") / "access.log"),
+        listen_address="127.0.0.1",
+    )
+    conf = tlsfront.nginx_stream(m, "node1", "appliance.yaml", "0" * 64, paths)
+    ports = {s.name: s.port for s in m.fronted_services("node1")}
+    assert sorted(ports) == ["redis", "s3"]
+    with nginx(conf, list(ports.values())) as server:
+        server.ports, server.access_log = ports, Path(paths.access_log)
+        yield server
+
+
+def _log_lines(front) -> list[str]:
+    return front.access_log.read_text().splitlines() if front.access_log.exists() else []
+
+
+def _logged(front, text: str, after: int, seconds: float = 5) -> str:
+    """The access log line after line `after` that says `text`; nginx writes it when the session ends."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = _log_lines(front)
+        hit = [ln for ln in lines[after:] if text in ln]
+        if hit or time.monotonic() > deadline:
+            assert hit, f"{text!r} not in the front's access log:\n" + "\n".join(lines[-5:])
+            return hit[-1]
+        time.sleep(0.05)
+
+
+def test_front_passes_redis_with_the_client_certificate(front, certs):
+    mark = len(_log_lines(front))
+    assert _redis(front.ports["redis"], certs, "good") is True
+    line = _logged(front, f"127.0.0.1:{front.ports['redis']} status=200 verify=SUCCESS subject=\"CN=gateway", mark)
+    assert "upstream=127.0.0.1:" in line
+
+
+@pytest.mark.parametrize("which", [None, "wrong_eku", "other_ca", "revoked"])
+def test_front_refuses_for_redis(front, certs, which):
+    import redis as redis_py
+
+    mark = len(_log_lines(front))
+    with pytest.raises(redis_py.exceptions.ConnectionError):
+        _redis(front.ports["redis"], certs, which)
+    _logged(front, f"127.0.0.1:{front.ports['redis']} status=500 {REFUSED[which]}", mark)
+
+
+def test_front_passes_s3_with_the_client_certificate(front, certs):
+    assert isinstance(_s3(front.ports["s3"], certs, "good"), list)
+
+
+@pytest.mark.parametrize("which", [None, "wrong_eku", "other_ca", "revoked"])
+def test_front_refuses_for_s3(front, certs, which):
+    import urllib3
+
+    mark = len(_log_lines(front))
+    with pytest.raises((urllib3.exceptions.SSLError, urllib3.exceptions.ProtocolError, OSError)):
+        _s3(front.ports["s3"], certs, which)
+    _logged(front, f"127.0.0.1:{front.ports['s3']} status=500 {REFUSED[which]}", mark)
+
+
+def test_revoking_then_reloading_nginx_refuses_a_certificate_that_worked(front, certs):
+    """The operator's procedure: `revoke`, then reload nginx (it reads CRLs at load only)."""
+    from gateway.appliance.loader import load
+
+    m = load(certs["manifest"]).manifest
+    p = pki.Pki(certs["dir"])
+    inter_cert, inter_key = pki._load_cert(p.cert("intermediate-ca")), pki._load_key(p.key("intermediate-ca"))
+    key, cert = pki.issue_leaf(pki.Leaf("client", "late", "late", (), ()), inter_cert, inter_key, m.ca, pki.now_utc())
+    _write(p.dir / "clients" / "late", key, cert)
+    certs = {**certs, "late": (p.dir / "clients" / "late.crt", p.dir / "clients" / "late.key")}
+    assert _redis(front.ports["redis"], certs, "late") is True
+
+    pki.revoke(m, p.dir, "client", "late", "keyCompromise")
+    assert _redis(front.ports["redis"], certs, "late") is True, "nginx must not see a new CRL before a reload"
+    mark = len(_log_lines(front))
+    front.reload()
+    deadline = time.monotonic() + 10  # new workers take over within a moment of SIGHUP
+    while True:
+        try:
+            _redis(front.ports["redis"], certs, "late")
+        except Exception:
+            break
+        assert time.monotonic() < deadline, "still accepted 10 s after the reload"
+        time.sleep(0.1)
+    _logged(front, f"{front.ports['redis']} status=500 verify=FAILED:certificate revoked subject=\"CN=late", mark)
+    assert _redis(front.ports["redis"], certs, "good") is True

@@ -34,7 +34,7 @@ def test_every_certificate_verifies_with_openssl_including_crls(ha_pki):
     openssl = require_tool("openssl", "openssl")
     m, p, _ = ha_pki
     leaves = sorted((p.dir / "servers").glob("*.crt")) + sorted((p.dir / "clients").glob("*.crt"))
-    assert len(leaves) == 8 + 3  # 8 TLS services (ssh has none) + 3 client identities
+    assert len(leaves) == 8 + 3 + 6  # 8 TLS services (ssh has none), 3 client identities, 6 TLS fronts
     for leaf in leaves:
         purpose = "sslserver" if leaf.parent.name == "servers" else "sslclient"
         proc = subprocess.run(
@@ -108,7 +108,7 @@ def test_usages_sans_and_ca_constraints(ha_pki):
 def test_keys_are_mode_0600_and_certs_readable(ha_pki):
     _, p, _ = ha_pki
     keys = list(p.dir.rglob("*.key"))
-    assert len(keys) == 2 + 11
+    assert len(keys) == 2 + 11 + 6  # CAs, services and clients of the manifest, TLS front identities
     assert all(k.stat().st_mode & 0o777 == 0o600 for k in keys)
     assert all(c.stat().st_mode & 0o777 == 0o644 for c in p.dir.rglob("*.crt"))
 
@@ -179,5 +179,5 @@ def test_offline_root_is_only_needed_to_sign_the_intermediate(ha_pki):
 
 def test_revoking_an_unknown_name_says_which_exist(ha_pki):
     m, p, _ = ha_pki
-    with pytest.raises(PkiError, match="names: gateway, loadbalancer, telemetry"):
+    with pytest.raises(PkiError, match="names: gateway, gateway-gw1-front, .*, s3-front, telemetry"):
         pki.revoke(m, p.dir, "client", "nobody", "unspecified")
