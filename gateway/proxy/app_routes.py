@@ -62,6 +62,10 @@ def install(app, manager: ReloadManager) -> None:
 
     app.add_api_route(STATUS_ROUTE, hot_reload_status, methods=["GET"], tags=["gateway"])
 
+    from gateway.telemetry.attempts import AttemptsMiddleware
+
+    app.add_middleware(AttemptsMiddleware)  # counts retries and fallbacks from LiteLLM's headers
+
     litellm_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

@@ -91,6 +91,9 @@ def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, optio
 def serve(config: GatewayConfig, options: ServeOptions) -> None:
     """Validate everything, then hand over to LiteLLM's own server start (blocks)."""
     apply_offline_defaults()
+    from gateway.telemetry.setup import configure_from_env
+
+    configure_from_env(litellm_settings=config.litellm.get("litellm_settings"))
     runtime = asyncio.run(build_runtime(config))
     check_port_free(options.host, options.port)
 

@@ -58,5 +58,75 @@ def record_decision(record: DecisionRecord) -> None:
     DECISIONS.labels(record.strategy, record.model_group, record.decision.model).inc()
     DECISION_SECONDS.labels(record.strategy).observe(record.decision_ms / 1000)
     with tracer.start_as_current_span("gateway.routing.decision", attributes=attrs):
+        # inside the span: the log record carries the decision's own span id
+        logger.info("routing decision %s", json.dumps({k.rsplit(".", 1)[-1]: v for k, v in attrs.items()}))
+
+
+# --- Training capture (issue 6): what the MLOps loop learns from, off unless the operator enables it.
+# Span names and attribute keys are the contract with gateway/mlops/extract.py: change both together.
+CAPTURE_SPAN = "gateway.capture.call"
+FEEDBACK_SPAN = "gateway.feedback"
+CAPTURE_PREFIX = "gateway.capture."
+FEEDBACK_PREFIX = "gateway.feedback."
+
+
+@dataclass(frozen=True)
+class CaptureRecord:
+    """One completed (or failed) routed call, with the query text: emitted only where capture is on."""
+
+    response_id: str
+    model_group: str
+    query: str
+    candidates: Sequence[str]
+    chosen: str
+    latency_ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    error: str = ""
+    team: str = ""
+    strategy: str = ""
+
+    def attributes(self) -> dict[str, object]:
+        return {
+            CAPTURE_PREFIX + "response_id": self.response_id,
+            CAPTURE_PREFIX + "model_group": self.model_group,
+            CAPTURE_PREFIX + "query": self.query,
+            CAPTURE_PREFIX + "candidates": list(self.candidates),
+            CAPTURE_PREFIX + "chosen": self.chosen,
+            CAPTURE_PREFIX + "latency_ms": round(float(self.latency_ms), 3),
+            CAPTURE_PREFIX + "prompt_tokens": int(self.prompt_tokens),
+            CAPTURE_PREFIX + "completion_tokens": int(self.completion_tokens),
+            CAPTURE_PREFIX + "cost_usd": float(self.cost_usd),
+            CAPTURE_PREFIX + "error": self.error,
+            CAPTURE_PREFIX + "team": self.team,
+            CAPTURE_PREFIX + "strategy": self.strategy,
+        }
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """A quality label for an earlier response (0 = wrong/bad .. 1 = right/good), joined on response_id."""
+
+    response_id: str
+    score: float
+    source: str = "user"  # user | reference | judge
+
+    def attributes(self) -> dict[str, object]:
+        return {
+            FEEDBACK_PREFIX + "response_id": self.response_id,
+            FEEDBACK_PREFIX + "score": float(self.score),
+            FEEDBACK_PREFIX + "source": self.source,
+        }
+
+
+def record_capture(record: CaptureRecord) -> None:
+    """Emit the capture span (never a log line: it holds the query text)."""
+    with tracer.start_as_current_span(CAPTURE_SPAN, attributes=record.attributes()) as span:
+        if record.error:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, record.error[:200]))
+
+
+def record_feedback(record: FeedbackRecord) -> None:
+    with tracer.start_as_current_span(FEEDBACK_SPAN, attributes=record.attributes()):
         pass
-    logger.info("routing decision %s", json.dumps({k.rsplit(".", 1)[-1]: v for k, v in attrs.items()}))

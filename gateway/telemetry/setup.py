@@ -1,0 +1,169 @@
+"""Set up the process's OpenTelemetry providers before LiteLLM starts (`configure_from_env`).
+
+Decision (docs/observability.md): one provider per signal for the whole process.
+
+- Metrics and logs: the gateway builds the MeterProvider and LoggerProvider with OTLP exporters
+  and mTLS and publishes them as the OTel globals; LiteLLM's OTel integration reuses a global SDK
+  provider when one is set, so its GenAI metrics and events ride the same pipeline.
+- Traces: with `LITELLM_OTEL_V2=true` (GenAI semantic-convention spans, no content), LiteLLM
+  builds its TracerProvider from the same `OTEL_EXPORTER_OTLP_*` variables and publishes it as
+  the global at start-up; the gateway's tracers are the API's proxies and delegate to it. Without
+  V2 the gateway builds and publishes the TracerProvider, and LiteLLM's legacy `otel` callback
+  reuses it.
+
+Python logging goes to OTLP through `OtlpLogHandler` on the root logger; the records carry the
+trace and span ids of the request that logged them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.telemetry.logs import OtlpLogHandler, install_trace_filter
+from gateway.telemetry.settings import OtlpSettings, settings_from_env
+
+logger = logging.getLogger("gateway.telemetry")
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+_state: dict[str, TelemetryHandle] = {}  # one set of providers per process: the OTel globals are set-once
+
+
+@dataclass
+class TelemetryHandle:
+    """What `configure_from_env` built; `shutdown()` flushes every exporter (tests, clean stop)."""
+
+    settings: OtlpSettings | None
+    providers: list[Any] = field(default_factory=list)
+    log_handler: logging.Handler | None = None
+
+    def force_flush(self) -> None:
+        for provider in self.providers:
+            provider.force_flush()
+
+    def shutdown(self) -> None:
+        if self.log_handler is not None:
+            logging.getLogger().removeHandler(self.log_handler)
+        for provider in self.providers:
+            provider.shutdown()
+
+
+def _read(path) -> bytes | None:
+    return path.read_bytes() if path is not None else None
+
+
+def _grpc_credentials(s: OtlpSettings):
+    import grpc
+
+    return grpc.ssl_channel_credentials(root_certificates=_read(s.ca_file), private_key=_read(s.key_file),
+                                        certificate_chain=_read(s.cert_file))
+
+
+def _http_tls(s: OtlpSettings) -> dict[str, Any]:
+    import requests
+
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA (and applies
+    # proxy variables): an exporter with an explicit site CA must not trust the environment.
+    session = requests.Session()
+    session.trust_env = False
+    return {"session": session, "certificate_file": str(s.ca_file) if s.ca_file else None,
+            "client_certificate_file": str(s.cert_file) if s.cert_file else None,
+            "client_key_file": str(s.key_file) if s.key_file else None}
+
+
+def span_exporter(s: OtlpSettings):
+    if s.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        if s.secure:
+            return OTLPSpanExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
+        return OTLPSpanExporter(endpoint=s.endpoint, insecure=True)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+
+    return HttpSpanExporter(endpoint=s.signal_url("traces"), **_http_tls(s))
+
+
+def metric_exporter(s: OtlpSettings):
+    if s.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        if s.secure:
+            return OTLPMetricExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
+        return OTLPMetricExporter(endpoint=s.endpoint, insecure=True)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+
+    return HttpMetricExporter(endpoint=s.signal_url("metrics"), **_http_tls(s))
+
+
+def log_exporter(s: OtlpSettings):
+    if s.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        if s.secure:
+            return OTLPLogExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
+        return OTLPLogExporter(endpoint=s.endpoint, insecure=True)
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+
+    return HttpLogExporter(endpoint=s.signal_url("logs"), **_http_tls(s))
+
+
+def apply_verbose(litellm_settings: Mapping[str, Any] | None) -> bool:
+    """`litellm_settings.set_verbose: true` -> LiteLLM's and the gateway's loggers at DEBUG.
+
+    LiteLLM's `set_verbose` alone prints to stdout; at DEBUG its loggers propagate to the root
+    logger, so the debug records reach the console and OTLP like any other log record.
+    """
+    if not (litellm_settings or {}).get("set_verbose"):
+        return False
+    for name in (*LITELLM_LOGGERS, "gateway"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    return True
+
+
+def configure_from_env(environ: Mapping[str, str] | None = None,
+                       litellm_settings: Mapping[str, Any] | None = None) -> TelemetryHandle:
+    """Build and publish the OTel providers from `OTEL_EXPORTER_OTLP_*`; idempotent per process.
+
+    Call it early in `gateway serve`, before LiteLLM's proxy is imported. Raises `ConfigError`
+    naming the variable when the environment is inconsistent (e.g. a certificate without its key).
+    """
+    if "handle" in _state:
+        return _state["handle"]
+    from opentelemetry import metrics, trace
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    settings = settings_from_env(environ)
+    install_trace_filter()
+    apply_verbose(litellm_settings)
+    handle = TelemetryHandle(settings)
+    if settings is not None:
+        resource = Resource.create({"service.name": settings.service_name})
+        meters = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
+            metric_exporter(settings), export_interval_millis=settings.metric_interval_ms)])
+        metrics.set_meter_provider(meters)
+        handle.providers.append(meters)
+        if not settings.litellm_owns_tracing:
+            tracer_provider = TracerProvider(resource=resource)
+            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
+            trace.set_tracer_provider(tracer_provider)
+            handle.providers.append(tracer_provider)
+        if settings.export_logs:
+            log_provider = LoggerProvider(resource=resource)
+            log_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter(settings)))
+            set_logger_provider(log_provider)
+            handle.providers.append(log_provider)
+            handle.log_handler = OtlpLogHandler(log_provider)
+            logging.getLogger().addHandler(handle.log_handler)
+        logger.info("telemetry: OTLP %s to %s (mTLS: %s), traces by %s", settings.protocol, settings.endpoint,
+                    "on" if settings.cert_file else "off",
+                    "LiteLLM (LITELLM_OTEL_V2)" if settings.litellm_owns_tracing else "the gateway")
+    _state["handle"] = handle
+    return handle
