@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 
 def build_server(label: str) -> MCPServer:
-    server = MCPServer(f"peer-{label}", instructions="Test peer for the gateway's MCP tests.")
+    server = MCPServer(f"peer-{label}", instructions="Test peer for the gateway's MCP tests.", log_level="WARNING")
 
     @server.tool(description="Add two integers and return the sum.")
     def add(a: int, b: int) -> int:

@@ -33,6 +33,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fake_upstream.behaviour import Behaviour, FakeConfig, FakeState
+from tests.fake_upstream.skills import AnthropicSkills
+from tests.fake_upstream.tool_calling import ToolCallingModel
 
 RECORDED_HEADERS = ("authorization", "x-api-key", "anthropic-version", "content-type", "user-agent")
 _OPENAI_ERRORS = {
@@ -103,7 +105,9 @@ class FakeUpstream:
 
     def __init__(self, config: FakeConfig | None = None):
         self.state = FakeState(config)
-        routes = []
+        #: Anthropic's Skills API (skills.py) and a tool-calling chat model (tool_calling.py)
+        self.skills = AnthropicSkills(self.state)
+        routes = self.skills.routes() + ToolCallingModel(self.state).routes()
         for prefix in ("/v1", ""):
             routes += [
                 Route(f"{prefix}/chat/completions", self.chat_completions, methods=["POST"]),
