@@ -11,7 +11,7 @@ APT_PACKAGES := $(shell cat tests/apt-packages.txt tests/*/apt-packages.txt 2>/d
 .PHONY: help run test test-fast lint venv system-deps demo-artifact bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ run: $(DEMO_ARTIFACT) ## serve the demo config on http://127.0.0.1:$(PORT) (no n
 	$(VENV)/bin/gateway serve --config examples/demo/config.yaml --port $(PORT)
 
 lint: $(VENV)/.installed ## ruff
-	$(VENV)/bin/ruff check gateway tests bench
+	$(VENV)/bin/ruff check gateway tests bench wheelhouse/tools
 
 test: system-deps $(VENV)/.installed lint ## install what is needed, then run every test
 	$(PY) -m pytest -q
@@ -51,6 +51,6 @@ bench: $(VENV)/.installed ## benchmarks, each against a baseline in the same run
 	$(PY) -m bench.proxy_vs_plain
 
 clean: ## remove build output (keeps .venv)
-	rm -rf examples/demo/build dist build
+	rm -rf examples/demo/build dist build wheelhouse/dist
 
 include wheelhouse/supply-chain.mk

@@ -40,6 +40,9 @@ buildah manifest create "$list" >/dev/null
 for arch in $arches; do
   wh=wheelhouse/dist/$wh_prefix-$arch
   [ -f "$wh/SHA256SUMS" ] || { echo "images: $wh is missing; run \`make wheelhouse\` first" >&2; exit 1; }
+  # Refuse a wheelhouse with a missing, extra or altered file before spending minutes on a build.
+  python3 wheelhouse/tools/fetch.py verify --set "$target" "linux-$arch"
+  log=$cache/logs/build-$name-$arch.log; mkdir -p "$cache/logs"
   [ "$arch" = arm64 ] && bundle/binfmt.sh
   base=$(base_image "$arch")
   echo "images: $name $arch from $base"
@@ -53,7 +56,8 @@ for arch in $arches; do
     --omit-history \
     --target "$target" --build-arg BASE_IMAGE="$base" --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" --build-arg CREATED="$created" \
-    -f bundle/Containerfile -t "localhost/$name:$version-$arch" "$ctx" >/dev/null
+    -f bundle/Containerfile -t "localhost/$name:$version-$arch" "$ctx" >"$log" 2>&1 \
+    || { tail -n 40 "$log" >&2; echo "images: $name $arch failed; full log: $log" >&2; exit 1; }
   rm -rf "$ctx"; trap - EXIT
   echo "images: $name $arch built in $(( $(date +%s) - start )) s"
   buildah manifest add --arch "$arch" "$list" "containers-storage:localhost/$name:$version-$arch" >/dev/null
@@ -64,7 +68,7 @@ layout=$(mktemp -d); trap 'rm -rf "$layout"' EXIT
 buildah manifest push --quiet --all "$list" "oci:$layout:$name:$version"
 mkdir -p "$(dirname "$out")"; rm -f "$out"
 tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
-  -C "$layout" -cf "$out" .
+  -C "$layout" -cf "$out" oci-layout index.json blobs
 digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
   "$layout/index.json")
 echo "images: wrote $out ($(du -h "$out" | cut -f1)); image index $digest"

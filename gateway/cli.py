@@ -37,9 +37,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build_demo(args: argparse.Namespace) -> int:
-    from gateway.routing.demo import build_demo_artifact
+    from gateway.routing.demo import QUERIES, build_demo_artifact
 
-    print(build_demo_artifact(Path(args.out)))
+    print(build_demo_artifact(Path(args.out), Path(args.queries) if args.queries else QUERIES))
     return 0
 
 
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     artifact_sub = artifact.add_subparsers(dest="artifact_command", required=True)
     demo = artifact_sub.add_parser("build-demo", help="build the demo KNN artifact from examples/demo")
     demo.add_argument("--out", required=True)
+    demo.add_argument("--queries", help="queries.jsonl (default: examples/demo/queries.jsonl of a checkout)")
     demo.set_defaults(func=_build_demo)
 
     from gateway.appliance.cli import register, run

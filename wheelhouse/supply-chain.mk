@@ -7,7 +7,8 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,amd64)
 TOOLS := $(BUILD_CACHE)/tools
 TOOLS_PY := $(TOOLS)/bin/python
 # pip with no site/user configuration and no PIP_* variables: only PyPI, never a local mirror.
-CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_FILE=/dev/null
+CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_FILE=/dev/null \
+	PIP_DISABLE_PIP_VERSION_CHECK=1
 ARCHES ?= amd64 arm64
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar

@@ -39,7 +39,8 @@ def test_the_containerfile_has_what_the_appliance_relies_on():
 
 def _archive_json(archive: Path, name: str) -> dict:
     with tarfile.open(archive) as tar:
-        return json.load(tar.extractfile(name))
+        names = set(tar.getnames())
+        return json.load(tar.extractfile(name if name in names else f"./{name}"))
 
 
 def _blob(archive: Path, digest: str) -> dict:
