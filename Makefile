@@ -40,8 +40,8 @@ run: $(DEMO_ARTIFACT) ## serve the demo config on http://127.0.0.1:$(PORT) (no n
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check gateway tests bench wheelhouse/tools
 
-test: system-deps $(VENV)/.installed lint ## install what is needed, then run every test
-	$(PY) -m pytest -q
+test: system-deps $(VENV)/.installed lint ## install what is needed, then run the tests (slow suites: test-images, test-mlops)
+	$(PY) -m pytest -q -m "not training"
 
 test-fast: $(VENV)/.installed ## the tests that need no root and no real servers
 	$(PY) -m pytest -q -m "not slow and not netns"
@@ -54,3 +54,4 @@ clean: ## remove build output (keeps .venv)
 	rm -rf examples/demo/build dist build wheelhouse/dist
 
 include wheelhouse/supply-chain.mk
+include examples/mlops/mlops.mk

@@ -62,7 +62,10 @@ def install(app, manager: ReloadManager) -> None:
 
     app.add_api_route(STATUS_ROUTE, hot_reload_status, methods=["GET"], tags=["gateway"])
 
+    from gateway.proxy import feedback
     from gateway.telemetry.attempts import AttemptsMiddleware
+
+    feedback.install(app)  # POST /gateway/feedback: quality labels keyed by response id
 
     app.add_middleware(AttemptsMiddleware)  # counts retries and fallbacks from LiteLLM's headers
 

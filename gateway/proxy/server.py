@@ -37,13 +37,12 @@ class ServeOptions:
     ssl_keyfile: str | None = None
 
 
-def litellm_config_with_hook(config: GatewayConfig, hook_path: str) -> dict[str, Any]:
-    """LiteLLM's share of the config, with the gateway's callback appended once."""
+def litellm_config_with_hook(config: GatewayConfig, *hook_paths: str) -> dict[str, Any]:
+    """LiteLLM's share of the config, with the gateway's callbacks appended once each."""
     data = dict(config.litellm)
     settings = dict(data.get("litellm_settings") or {})
     callbacks = list(settings.get("callbacks") or [])
-    if hook_path not in callbacks:
-        callbacks.append(hook_path)
+    callbacks += [path for path in hook_paths if path not in callbacks]
     settings["callbacks"] = callbacks
     data["litellm_settings"] = settings
     return data
@@ -101,7 +100,10 @@ def serve(config: GatewayConfig, options: ServeOptions) -> None:
 
     app_routes.publish_runtime(runtime)
     manager = ReloadManager(config, runtime, app_routes.apply_to_litellm, app_routes.publish_runtime)
-    litellm_config = write_private_yaml(litellm_config_with_hook(config, hooks.HOOK_PATH))
+    from gateway.proxy import feedback
+
+    hook_paths = [hooks.HOOK_PATH] + ([feedback.CAPTURE_HOOK_PATH] if feedback.capture_enabled() else [])
+    litellm_config = write_private_yaml(litellm_config_with_hook(config, *hook_paths))
     for line in startup_summary(config, runtime, options):
         logger.info(line)
     logger.info("routes added: %s; config hot reload: %s", app_routes.STATUS_ROUTE,

@@ -1,0 +1,112 @@
+"""Trained llmrouter-lib objects -> the gateway's routing artifact (manifest + arrays, no pickle).
+
+Runs in the training environment. Each exporter reads exactly the library attributes that
+docs/routing.md maps to the artifact's arrays, so the gateway's strategy picks what the library's
+`route_single` picks (tests/mlops/test_parity.py measures it on held-out queries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gateway.routing import artifact as fmt
+
+EMBEDDING = fmt.EmbeddingSpec()
+
+
+def _files(strategy: str, version: str, candidates: list[str], arrays: dict[str, Any], params: dict[str, Any],
+           metrics: dict[str, Any], embedding: bool = True) -> dict[str, bytes]:
+    return fmt.build_files(strategy=f"llmrouter-{strategy}", version=version, candidates=candidates,
+                           arrays=arrays, params=params, metrics=metrics, embedding=EMBEDDING if embedding else None)
+
+
+def export_knn(router, trainer, candidates: list[str]) -> tuple[list[str], dict, dict, bool]:
+    knn = trainer.model
+    names = knn.classes_[knn._y]
+    labels = np.array([candidates.index(str(n)) for n in names], dtype=np.int64)
+    params = {"n_neighbors": int(knn.n_neighbors), "weights": str(knn.weights), "metric": str(knn.metric),
+              "p": float(knn.p or 2)}
+    return candidates, {"embeddings": np.asarray(knn._fit_X, dtype=np.float32), "labels": labels}, params, True
+
+
+def export_svm(router, trainer, candidates):
+    svc = trainer.model
+    classes = np.array([candidates.index(str(c)) for c in svc.classes_], dtype=np.int64)
+    arrays = {"support_vectors": svc.support_vectors_, "n_support": svc.n_support_.astype(np.int64),
+              "dual_coef": svc.dual_coef_, "intercept": svc.intercept_, "classes": classes}
+    params = {"kernel": svc.kernel, "gamma": float(svc._gamma), "coef0": float(svc.coef0), "degree": int(svc.degree)}
+    return candidates, arrays, params, True
+
+
+def export_mlp(router, trainer, candidates):
+    state = {k: v.detach().cpu().numpy() for k, v in trainer.model.state_dict().items()}
+    layers = sorted({int(k.split(".")[1]) for k in state})
+    arrays: dict[str, np.ndarray] = {}
+    for i in layers:
+        arrays[f"weights_{i}"] = state[f"layers.{i}.weight"].T.copy()
+        arrays[f"biases_{i}"] = state[f"layers.{i}.bias"]
+    arrays["classes"] = np.array([candidates.index(router.idx_to_model[i]) for i in range(router.num_classes)],
+                                 dtype=np.int64)
+    return candidates, arrays, {"activation": router.hparam.get("activation", "relu")}, True
+
+
+def export_mf(router, trainer, candidates):
+    state = {k: v.detach().cpu().numpy() for k, v in trainer.model.state_dict().items()}
+    order = [router.idx_to_model[i] for i in range(len(router.idx_to_model))]
+    arrays = {"model_embeddings": state["P.weight"], "text_proj": state["text_proj.weight"],
+              "classifier": state["classifier.weight"][0]}
+    return order, arrays, {}, True
+
+
+def export_elo(router, trainer, candidates):
+    from llmrouter.utils import load_model
+
+    series = load_model(trainer.save_model_path)
+    return [str(n) for n in series.index], {"ratings": np.asarray(series.values, dtype=np.float64)}, {}, False
+
+
+def export_hybrid(router, trainer, candidates):
+    reg = trainer.model
+    arrays = {}
+    for i, (w, b) in enumerate(zip(reg.coefs_, reg.intercepts_, strict=True)):
+        arrays[f"weights_{i}"], arrays[f"biases_{i}"] = w, b
+    params = {"activation": reg.activation, "small_model": router.small_model_name,
+              "large_model": router.large_model_name, "threshold": float(router.router_threshold)}
+    return [router.small_model_name, router.large_model_name], arrays, params, True
+
+
+def export_graph(router, trainer, candidates):
+    """LLM node states are independent of the query being routed (eval mode, only training edges
+    visible): capture them from one library forward pass and store them (docs/routing.md)."""
+    import torch
+
+    model = router.gnn_predictor.model
+    model.load_state_dict(torch.load(router._get_model_path("load_model_path"), map_location="cpu"))
+    captured: dict[str, torch.Tensor] = {}
+    hook = model.bn2.register_forward_hook(lambda m, i, out: captured.__setitem__("x", out.detach()))
+    try:
+        router.route_single({"query": "export probe"})
+    finally:
+        hook.remove()
+    n_llm = router.num_llms
+    x = captured["x"].cpu().numpy()
+    qt = model.model_align.query_transform
+    train = np.asarray(router.query_embedding_list, dtype=np.float64)
+    arrays = {"train_min": train.min(axis=0), "train_max": train.max(axis=0),
+              "query_weight": qt.weight.detach().cpu().numpy(), "query_bias": qt.bias.detach().cpu().numpy(),
+              "llm_states": x[-n_llm:]}
+    return list(router.model_names), arrays, {}, True
+
+
+EXPORTERS: dict[str, Callable[..., tuple[list[str], dict, dict, bool]]] = {
+    "knn": export_knn, "svm": export_svm, "mlp": export_mlp, "mf": export_mf,
+    "elo": export_elo, "hybrid": export_hybrid, "graph": export_graph,
+}
+
+
+def export(strategy: str, router, trainer, candidates: list[str], version: str, metrics: dict) -> dict[str, bytes]:
+    names, arrays, params, needs_embedding = EXPORTERS[strategy](router, trainer, list(candidates))
+    return _files(strategy, version, names, arrays, params, metrics, embedding=needs_embedding)

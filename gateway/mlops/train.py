@@ -1,0 +1,185 @@
+"""Training driver: llmrouter-lib's own routers and trainers, in the training environment.
+
+    python -m gateway.mlops.train --data DIR --out DIR [--strategies knn,svm,...] [--hparams FILE]
+
+DIR (written by `gateway.mlops.dataset.write_training_dir`): `routing_train.jsonl`,
+`queries_train.json`, `llm_data.json`, `heldout.jsonl`; the MiniLM vectors of both are computed
+here (cached) and saved next to the artifacts (`embeddings_{train,heldout}.npy`). For every strategy this
+writes LLMRouter's YAML (absolute paths), builds the library's router and trainer, trains, exports
+`<strategy>.tar`, and records the library's own `route_single` choice for each held-out query
+(the parity reference). The library's Longformer embedding is replaced by the precomputed MiniLM
+vectors (`get_longformer_embedding` is patched in each router module): the files are local, and
+the router trains on exactly the vectors the gateway computes at serving time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROUTERS = {  # strategy: (module, router class, trainer class)
+    "knn": ("llmrouter.models.knnrouter", "KNNRouter", "KNNRouterTrainer"),
+    "svm": ("llmrouter.models.svmrouter", "SVMRouter", "SVMRouterTrainer"),
+    "mlp": ("llmrouter.models.mlprouter", "MLPRouter", "MLPTrainer"),
+    "mf": ("llmrouter.models.mfrouter", "MFRouter", "MFRouterTrainer"),
+    "elo": ("llmrouter.models.elorouter", "EloRouter", "EloRouterTrainer"),
+    "hybrid": ("llmrouter.models.hybrid_llm", "HybridLLMRouter", "HybridLLMTrainer"),
+    "graph": ("llmrouter.models.graphrouter", "GraphRouter", "GraphTrainer"),
+}
+DEFAULT_HPARAMS = {
+    "knn": {"n_neighbors": 25, "weights": "uniform", "metric": "cosine"},
+    "svm": {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
+    "mlp": {"hidden_layer_sizes": [128, 64], "activation": "relu", "epochs": 30, "lr": 0.001, "batch_size": 64},
+    "mf": {"latent_dim": 64, "text_dim": 384, "epochs": 5, "lr": 0.001, "batch_size": 64},
+    "elo": {},
+    "hybrid": {"hidden_layer_sizes": [64], "activation": "relu", "max_iter": 300, "random_state": 0},
+    "graph": {"hidden_dim": 32, "train_epoch": 20, "batch_size": 4, "learning_rate": 0.001},
+}
+TRAINABLE = tuple(ROUTERS)
+
+
+def _patch_embedding(lookup: dict[str, np.ndarray]) -> None:
+    """Route the library's embedding calls to the precomputed MiniLM vectors (computed on demand,
+    from local files, for a text not seen before)."""
+    import torch
+
+    from gateway.mlops.embed import embed_texts
+
+    def embedding(texts):
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        vectors = [lookup[t] if t in lookup else embed_texts([t], progress=False)[0] for t in items]
+        tensor = torch.tensor(np.stack(vectors), dtype=torch.float32)
+        return tensor[0] if single else tensor
+
+    import llmrouter.utils as utils
+
+    utils.get_longformer_embedding = embedding
+    for module, _, _ in ROUTERS.values():
+        router_module = importlib.import_module(module + ".router")
+        if hasattr(router_module, "get_longformer_embedding"):
+            router_module.get_longformer_embedding = embedding
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _config(strategy: str, data: Path, work: Path, hparam: dict) -> Path:
+    import yaml
+
+    model_file = work / (f"{strategy}.pt" if strategy in ("mlp", "mf", "graph") else f"{strategy}.pkl")
+    cfg = {
+        "data_path": {"routing_data_train": str(work / "routing_train.jsonl"),
+                      "query_embedding_data": str(work / "embeddings_train.pt"),
+                      "llm_data": str(data / "llm_data.json")},
+        "hparam": hparam,
+        "model_path": {"ini_model_path": str(work / "none"), "save_model_path": str(model_file),
+                       "load_model_path": str(model_file)},
+    }
+    if strategy == "hybrid":
+        cfg["router_mode"], cfg["router_threshold"] = "deterministic", 0.5
+    path = work / f"{strategy}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def offline_environment() -> None:
+    """No network from training: Hugging Face offline, and LiteLLM (imported by llmrouter-lib) on its
+    bundled cost map instead of retrying a download for ~10 s."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, version: str, seed: int = 0) -> dict:
+    import shutil
+
+    offline_environment()
+
+    import torch
+    from tqdm import tqdm
+
+    from gateway.mlops.export import export
+    from gateway.routing import artifact as fmt
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    work.mkdir(exist_ok=True)
+    # the library writes a .csv next to its JSONL: give it a private, writable copy
+    shutil.copyfile(data / "routing_train.jsonl", work / "routing_train.jsonl")
+    from gateway.mlops.embed import embed_texts
+
+    train_queries = json.loads((data / "queries_train.json").read_text())  # row i = embedding_id i
+    train_vectors = embed_texts(train_queries)
+    np.save(out / "embeddings_train.npy", train_vectors)
+    torch.save({i: torch.tensor(v) for i, v in enumerate(train_vectors)}, work / "embeddings_train.pt")
+    rows = [json.loads(line) for line in (data / "routing_train.jsonl").read_text().splitlines() if line]
+    lookup = dict(zip(train_queries, train_vectors, strict=True))
+    heldout: list[str] = []
+    if (data / "heldout.jsonl").exists():
+        heldout = [json.loads(line)["query"] for line in (data / "heldout.jsonl").read_text().splitlines() if line]
+        heldout_vectors = embed_texts(heldout)
+        np.save(out / "embeddings_heldout.npy", heldout_vectors)
+        lookup.update(zip(heldout, heldout_vectors, strict=True))
+    _patch_embedding(lookup)
+    candidates = list(dict.fromkeys(r["model_name"] for r in rows))
+    report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "strategies": {}}
+    for strategy in tqdm(strategies, desc="training strategies", unit="strategy"):
+        module, router_cls, trainer_cls = ROUTERS[strategy]
+        mod = importlib.import_module(module)
+        _seed(seed)
+        cfg = _config(strategy, data, work, {**DEFAULT_HPARAMS[strategy], **hparams.get(strategy, {})})
+        started = time.perf_counter()
+        router = getattr(mod, router_cls)(str(cfg))
+        trainer = getattr(mod, trainer_cls)(router, device="cpu")
+        trainer.train()
+        train_seconds = time.perf_counter() - started
+        files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)})
+        artifact = fmt.write_tar(files, out / f"{strategy}.tar")
+        started = time.perf_counter()
+        choices = [router.route_single({"query": q})["model_name"]
+                   for q in tqdm(heldout, desc=f"library route_single ({strategy})", unit="q", leave=False)]
+        report["strategies"][strategy] = {
+            "artifact": str(artifact), "train_seconds": round(train_seconds, 2),
+            "library_route_seconds": round(time.perf_counter() - started, 2),
+            "library_choices": [str(c) for c in choices],
+        }
+    (out / "train_report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.mlops.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--strategies", default=",".join(TRAINABLE))
+    parser.add_argument("--hparams", type=Path, help="JSON {strategy: {hparam: value}} over the defaults")
+    parser.add_argument("--version", default=time.strftime("%Y%m%dT%H%M%S"))
+    args = parser.parse_args(argv)
+    offline_environment()
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in ROUTERS]
+    if unknown:
+        print(f"error: --strategies: unknown {unknown}; trainable: {', '.join(TRAINABLE)}", file=sys.stderr)
+        return 2
+    hparams = json.loads(args.hparams.read_text()) if args.hparams else {}
+    report = train_all(args.data, args.out, strategies, hparams, args.version)
+    for name, entry in report["strategies"].items():
+        print(f"{name}: trained in {entry['train_seconds']} s -> {entry['artifact']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
