@@ -60,3 +60,16 @@ def constant_knn(path: Path, prefer: str, version: str, candidates: tuple[str, .
         embedding=fmt.EmbeddingSpec(),
     )
     return fmt.write_tar(files, path)
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy (returned) or `timeout` passes (None)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

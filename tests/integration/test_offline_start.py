@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import knn_config, write_config
+from tests.helpers import knn_config, wait_until, write_config
 from tests.integration.gateway_process import ROOT, GatewayProcess, free_port
 from tests.integration.netns import LoopbackNamespace
 
@@ -32,15 +32,6 @@ def namespace():
     ns.delete()
 
 
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_offline_start_makes_no_dns_query(namespace, tmp_path, demo_artifact):
     assert namespace.links() == ["lo"], "the namespace must have loopback only"
     queries = tmp_path / "dns-queries.txt"
@@ -52,10 +43,10 @@ def test_offline_start_makes_no_dns_query(namespace, tmp_path, demo_artifact):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gateway = None
     try:
-        assert wait_for(queries.exists), "DNS observer did not start"
+        assert wait_until(queries.exists), "DNS observer did not start"
         # The observer must see a lookup, or a zero below proves nothing.
         namespace.run("getent", "hosts", "observer-check.example", capture_output=True, timeout=15)
-        assert wait_for(lambda: "observer-check.example" in queries.read_text()), "observer saw no query"
+        assert wait_until(lambda: "observer-check.example" in queries.read_text()), "observer saw no query"
         queries.write_text("")
 
         config = write_config(tmp_path, knn_config(demo_artifact, api_base=f"http://127.0.0.1:{upstream_port}/v1"))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 import yaml
 
-from tests.helpers import constant_knn, knn_config
+from tests.helpers import constant_knn, knn_config, wait_until
 from tests.integration.gateway_process import GatewayProcess
 from tests.reload.s3_store import put, s3_store, settings, site_pki
 
@@ -46,15 +44,6 @@ def routed(gateway) -> str:
     return r.headers["x-gateway-routed-model"]
 
 
-def wait_until(check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_two_replicas_converge_on_artifacts_and_configs(tmp_path, fake_upstream):
     pki_dir = site_pki(tmp_path / "pki")
     with s3_store(pki_dir) as port:
@@ -78,7 +67,7 @@ def test_two_replicas_converge_on_artifacts_and_configs(tmp_path, fake_upstream)
                 return [httpx.get(f"{gw.url}/hot-reload/status", headers=AUTH).json()
                         ["model_groups"]["auto"]["artifact_version"] for gw in replicas]
 
-            assert wait_until(lambda: versions() == ["r2", "r2"]), versions()
+            assert wait_until(lambda: versions() == ["r2", "r2"], timeout=30), versions()
             assert [routed(gw) for gw in replicas] == ["demo-large", "demo-large"]
             shas = {httpx.get(f"{gw.url}/hot-reload/status", headers=AUTH).json()["model_groups"]["auto"]["sha256"]
                     for gw in replicas}
@@ -86,7 +75,7 @@ def test_two_replicas_converge_on_artifacts_and_configs(tmp_path, fake_upstream)
 
             put(pki_dir, port, "configs", "gateway.yaml",
                 config_yaml(tmp_path, fake_upstream.base_url, strategy="llmrouter-smallest"))
-            assert wait_until(lambda: [routed(gw) for gw in replicas] == ["demo-small", "demo-small"])
+            assert wait_until(lambda: [routed(gw) for gw in replicas] == ["demo-small", "demo-small"], timeout=30)
             for gw in replicas:
                 status = httpx.get(f"{gw.url}/hot-reload/status", headers=AUTH).json()
                 assert status["config"]["source"] == "s3://configs/gateway.yaml"
