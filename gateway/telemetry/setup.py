@@ -72,40 +72,29 @@ def _http_tls(s: OtlpSettings) -> dict[str, Any]:
             "client_key_file": str(s.key_file) if s.key_file else None}
 
 
-def span_exporter(s: OtlpSettings):
-    if s.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        if s.secure:
-            return OTLPSpanExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
-        return OTLPSpanExporter(endpoint=s.endpoint, insecure=True)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-
-    return HttpSpanExporter(endpoint=s.signal_url("traces"), **_http_tls(s))
-
-
-def metric_exporter(s: OtlpSettings):
-    if s.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        if s.secure:
-            return OTLPMetricExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
-        return OTLPMetricExporter(endpoint=s.endpoint, insecure=True)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
-
-    return HttpMetricExporter(endpoint=s.signal_url("metrics"), **_http_tls(s))
+# signal -> (gRPC exporter, HTTP exporter), imported only when used
+_EXPORTERS = {
+    "traces": ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter:OTLPSpanExporter",
+               "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter"),
+    "metrics": ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter:OTLPMetricExporter",
+                "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter"),
+    "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter:OTLPLogExporter",
+             "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter"),
+}
 
 
-def log_exporter(s: OtlpSettings):
-    if s.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+def exporter(s: OtlpSettings, signal: str):
+    """The OTLP exporter for `signal` over the configured protocol, with the site's TLS material."""
+    import importlib
 
-        if s.secure:
-            return OTLPLogExporter(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
-        return OTLPLogExporter(endpoint=s.endpoint, insecure=True)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
-
-    return HttpLogExporter(endpoint=s.signal_url("logs"), **_http_tls(s))
+    grpc_path, http_path = _EXPORTERS[signal]
+    module, _, name = (grpc_path if s.protocol == "grpc" else http_path).partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if s.protocol != "grpc":
+        return cls(endpoint=s.signal_url(signal), **_http_tls(s))
+    if s.secure:
+        return cls(endpoint=s.endpoint, credentials=_grpc_credentials(s), insecure=False)
+    return cls(endpoint=s.endpoint, insecure=True)
 
 
 def apply_verbose(litellm_settings: Mapping[str, Any] | None) -> bool:
@@ -147,17 +136,17 @@ def configure_from_env(environ: Mapping[str, str] | None = None,
     if settings is not None:
         resource = Resource.create({"service.name": settings.service_name})
         meters = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(
-            metric_exporter(settings), export_interval_millis=settings.metric_interval_ms)])
+            exporter(settings, "metrics"), export_interval_millis=settings.metric_interval_ms)])
         metrics.set_meter_provider(meters)
         handle.providers.append(meters)
         if not settings.litellm_owns_tracing:
             tracer_provider = TracerProvider(resource=resource)
-            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
+            tracer_provider.add_span_processor(BatchSpanProcessor(exporter(settings, "traces")))
             trace.set_tracer_provider(tracer_provider)
             handle.providers.append(tracer_provider)
         if settings.export_logs:
             log_provider = LoggerProvider(resource=resource)
-            log_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter(settings)))
+            log_provider.add_log_record_processor(BatchLogRecordProcessor(exporter(settings, "logs")))
             set_logger_provider(log_provider)
             handle.providers.append(log_provider)
             handle.log_handler = OtlpLogHandler(log_provider)
