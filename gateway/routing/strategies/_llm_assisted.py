@@ -237,5 +237,13 @@ class LLMAssistedStrategy(c.StrategyBase):
         """Candidates to show the router model: only the available ones, in candidate order."""
         return [name for name in self.candidates if name in available]
 
+    def prompt(self, query: str, available: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    async def ask_router(self, request: Any, available: Sequence[str]) -> str:
+        """The router model's answer to this strategy's prompt; raises RouterCallFailed."""
+        prompt = self.prompt(request.query, available)
+        return await ask(request, self.common.router_model, prompt, self.common.router_timeout)
+
     def described(self, names: Sequence[str], separator: str = "\n") -> str:
         return separator.join(self.descriptions[name] for name in names)

@@ -107,9 +107,7 @@ class RouterR1Strategy(llm.LLMAssistedStrategy):
     async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
         common = self.common
         try:
-            text = await llm.ask(
-                request, common.router_model, self.prompt(request.query, available), common.router_timeout
-            )
+            text = await self.ask_router(request, available)
         except llm.RouterCallFailed as exc:
             return llm.fallback(common, available, exc.reason)
         call = first_search(text)
