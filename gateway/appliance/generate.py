@@ -1,10 +1,10 @@
-"""One manifest in, every artefact out: firewall rules, TLS fronts, port map, network document and diagram, PKI."""
+"""One manifest in, every artefact out: firewall rules, TLS fronts, Ansible variables, port map, network docs, PKI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.appliance import firewall, netdoc, pki, portmap, tlsfront
+from gateway.appliance import ansible_vars, firewall, netdoc, pki, portmap, tlsfront
 from gateway.appliance.files import write_text
 from gateway.appliance.loader import Loaded
 
@@ -22,6 +22,7 @@ def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
             out[f"firewall/{h.name}.firewalld.xml"] = firewall.firewalld_zone(m, h.name, name, sha)
     for host in tlsfront.hosts(m):
         out[f"tls-front/{host}.conf"] = tlsfront.nginx_stream(m, host, name, sha)
+    out["ansible-vars.yml"] = ansible_vars.to_yaml(m, name, sha)
     out["portmap.csv"] = portmap.to_csv(m, name, sha)
     out["portmap.md"] = portmap.to_markdown(m, name, sha)
     out["network.dot"] = netdoc.dot(m, name, sha)

@@ -1,0 +1,101 @@
+"""The manifest as Ansible variables: `ansible-vars.yml`, loaded by ansible/site.yml.
+
+The roles never hard-code a port, an address or a certificate name: they read this file, so the
+manifest stays the one source of truth. For each service it says where the real server listens
+(behind its TLS front or not), who may connect to it, and how every host resolves its name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import yaml
+
+from gateway.appliance import revocation, tlsfront
+from gateway.appliance.files import header
+from gateway.appliance.manifest import Manifest, Service
+
+LOOPBACK_SOURCES = ["127.0.0.1/32", "::1/128"]
+
+
+def _prefix(address: str) -> str:
+    return str(ipaddress.ip_network(address))
+
+
+def bind_addresses(m: Manifest, s: Service) -> list[str]:
+    """Fronted servers listen on loopback; others on the host's addresses when a flow reaches them."""
+    if s.fronted:
+        return [tlsfront.LOOPBACK]
+    return tlsfront.listen_addresses(m, s)
+
+
+def _flow_sources(m: Manifest, s: Service) -> dict[str, list[str]]:
+    """identity -> source prefixes, from the manifest's flows to `s` (network flows carry no identity)."""
+    out: dict[str, list[str]] = {}
+    for f in m.flows:
+        if f.to != s.name or f.identity is None:
+            continue
+        network = m.network(f.source)
+        prefixes = [network.cidr] if network else [_prefix(a) for a in m.host(f.source).addresses]
+        out.setdefault(f.identity, []).extend(str(p) for p in prefixes)
+    return out
+
+
+def clients(m: Manifest, s: Service) -> list[dict]:
+    """Who may reach the real server: its front alone, or flow identities plus identities on its host."""
+    if s.tls.mode != "mtls":
+        return []
+    if s.fronted:
+        return [{"identity": revocation.front_identity(s.name), "sources": ["127.0.0.1/32"]}]
+    sources = _flow_sources(m, s)
+    for c in m.clients:
+        if s.host in c.hosts:
+            sources.setdefault(c.name, []).extend(LOOPBACK_SOURCES)
+    return [{"identity": name, "sources": sorted(set(p))} for name, p in sorted(sources.items())]
+
+
+def _service(m: Manifest, s: Service) -> dict:
+    return {
+        "kind": s.kind,
+        "software": revocation.software_of(s.kind, s.software),
+        "host": s.host,
+        "port": s.port,
+        "protocol": s.protocol,
+        "fqdn": m.fqdn(s.name),
+        "tls": s.tls.mode,
+        "front": s.fronted,
+        "front_identity": revocation.front_identity(s.name) if s.fronted else None,
+        "bind_addresses": bind_addresses(m, s),
+        "bind_port": s.backend if s.fronted else s.port,
+        "clients": clients(m, s),
+    }
+
+
+def etc_hosts(m: Manifest, host: str) -> dict[str, str]:
+    """Service name -> address as seen from `host`: loopback for its own services, else the first address."""
+    return {
+        m.fqdn(s.name): tlsfront.LOOPBACK if s.host == host else m.host(s.host).addresses[0]
+        for s in m.services
+        if s.kind != "ssh"
+    }
+
+
+def variables(m: Manifest, sha256: str) -> dict:
+    return {
+        "appliance": {
+            "site": m.site.name,
+            "domain": m.site.domain,
+            "manifest_sha256": sha256,
+            "hosts": {
+                h.name: {"addresses": list(h.addresses), "roles": list(h.roles), "os": h.os} for h in m.hosts
+            },
+            "services": {s.name: _service(m, s) for s in m.services},
+            "clients": {c.name: {"hosts": list(c.hosts)} for c in m.clients},
+            "etc_hosts": {h.name: etc_hosts(m, h.name) for h in m.hosts},
+        }
+    }
+
+
+def to_yaml(m: Manifest, manifest_name: str, sha256: str) -> str:
+    body = yaml.safe_dump(variables(m, sha256), sort_keys=False, default_flow_style=False, width=120)
+    return header(manifest_name, sha256, "# ") + "---\n" + body
