@@ -1,0 +1,235 @@
+"""`ansible-playbook site.yml` against a booted Debian 12 systemd container, offline, then checked from outside.
+
+The node lives in its own network namespace with one veth to a client namespace (198.18.0.0/15 and the
+manifest's user/admin networks); nothing else is reachable. Packages come from the local apt repository,
+Python packages from the wheelhouse, SeaweedFS from vendor/. The collector's package cannot be had on this
+machine, so the run sets otelcol_enabled=false (docs/install.md says so).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.ansible.container import ansible_bin, booted_node
+
+from tests.ansible.playbook import REPO, generate_site, run_playbook
+
+pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
+
+NODE_ADDRESS = "198.18.0.10"
+USER_ADDRESS = "198.19.20.5"  # in the manifest's `users` network: may reach the load balancer only
+DOMAIN = "appliance.internal"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    return generate_site(tmp_path_factory.mktemp("site"), REPO / "examples/appliance/single-node/appliance.yaml")
+
+
+@pytest.fixture(scope="module")
+def installed(site):
+    """One node, the playbook applied twice; yields (node, first run, second run)."""
+    with booted_node("gwt-node1", address=f"{NODE_ADDRESS}/24") as node:
+        first = run_playbook(site, node)
+        assert first.returncode == 0, first.tail()
+        second = run_playbook(site, node)
+        assert second.returncode == 0, second.tail()
+        yield node, first, second
+
+
+def test_second_run_changes_nothing(installed):
+    _, first, second = installed
+    assert first.recap["node1"]["changed"] > 0
+    assert second.recap["node1"]["changed"] == 0, second.changed_tasks()
+    assert second.recap["node1"]["failed"] == 0
+
+
+def test_check_mode_on_an_installed_node_reports_no_drift(installed, site):
+    node, _, _ = installed
+    check = run_playbook(site, node, "--check", "--diff")
+    assert check.returncode == 0, check.tail()
+    assert check.recap["node1"]["changed"] == 0, check.changed_tasks()
+
+
+def _user_https(node, site: Path, path: str, body: dict | None = None, key: str | None = None) -> dict:
+    """An HTTPS request from the users' network to the load balancer, verified against the site CA."""
+    script = Path(__file__).with_name("https_client.py")
+    args = [sys.executable, str(script), "--source", USER_ADDRESS, "--url", f"https://{NODE_ADDRESS}{path}",
+            "--server-name", f"loadbalancer.{DOMAIN}", "--ca", str(site / "pki/ca-bundle.pem")]
+    if body is not None:
+        args += ["--json", json.dumps(body)]
+    if key:
+        args += ["--bearer", key]
+    out = node.client(args, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def master_key(site: Path) -> str:
+    return "sk-" + (site / "secrets/gateway-master-key").read_text().split()[0]
+
+
+def test_gateway_answers_a_routed_completion_over_tls_through_the_load_balancer(installed, site):
+    node, _, _ = installed
+    answer = _user_https(node, site, "/v1/chat/completions",
+                         {"model": "auto", "messages": [{"role": "user", "content": "write a python function"}]},
+                         key=master_key(site))
+    assert answer["status"] == 200, answer
+    routed = answer["headers"].get("x-gateway-routed-model")
+    assert routed in {"openai/demo-small", "openai/demo-coder", "openai/demo-large"}, answer["headers"]
+    assert answer["headers"].get("x-gateway-routing-strategy") == "llmrouter-knn"
+    assert answer["json"]["choices"][0]["message"]["content"]
+
+
+def test_gateway_refuses_a_request_without_the_key(installed, site):
+    node, _, _ = installed
+    answer = _user_https(node, site, "/v1/chat/completions",
+                         {"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    assert answer["status"] == 401
+
+
+def _tcp_outcome(node, address: str, port: int, source: str = USER_ADDRESS) -> str:
+    probe = ("import socket,sys\ns=socket.socket();s.settimeout(3);s.bind((sys.argv[1],0))\n"
+             "try:\n s.connect((sys.argv[2],int(sys.argv[3])));print('open')\n"
+             "except socket.timeout:\n print('dropped')\nexcept ConnectionRefusedError:\n print('refused')\n")
+    out = node.client([sys.executable, "-c", probe, source, address, str(port)], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_ports_the_manifest_does_not_declare_are_dropped(installed):
+    node, _, _ = installed
+    assert _tcp_outcome(node, NODE_ADDRESS, 443) == "open"
+    for port in (5432, 6379, 8333, 4000, 14000, 80):
+        assert _tcp_outcome(node, NODE_ADDRESS, port) == "dropped", port
+    ruleset = node.exec(["nft", "list", "table", "inet", "appliance"], capture_output=True, text=True)
+    dropped = re.search(r"counter packets (\d+) bytes \d+ comment \"drop: not in the manifest\"", ruleset.stdout)
+    assert dropped and int(dropped.group(1)) > 0, ruleset.stdout
+
+
+def _node_python(node, code: str, *args: str) -> subprocess.CompletedProcess:
+    """Host Python (with psycopg, redis, minio) inside the node's network namespace: its loopback services."""
+    return node.node_net([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_postgresql_refuses_connections_without_a_client_certificate(installed, site):
+    node, _, _ = installed
+    pki = site / "pki"
+    code = (
+        "import psycopg, sys\n"
+        "base = dict(host='postgresql.appliance.internal', hostaddr='127.0.0.1', port=5432, dbname='litellm',"
+        " user='gateway', sslmode='verify-full', sslrootcert=sys.argv[1], connect_timeout=5)\n"
+        "try:\n psycopg.connect(**base).close(); print('no-cert: accepted')\n"
+        "except psycopg.OperationalError as e:\n print('no-cert: refused')\n"
+        "with psycopg.connect(**base, sslcert=sys.argv[2], sslkey=sys.argv[3]) as c:\n"
+        " print('cert:', c.execute('select current_user').fetchone()[0])\n")
+    out = _node_python(node, code, str(pki / "ca-bundle.pem"), str(pki / "clients/gateway.chain.pem"),
+                       str(pki / "clients/gateway.key"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["no-cert: refused", "cert: gateway"], out.stdout
+
+
+def test_redis_refuses_connections_without_a_client_certificate(installed, site):
+    node, _, _ = installed
+    pki = site / "pki"
+    code = (
+        "import redis, sys\n"
+        "base = dict(host='127.0.0.1', port=6379, ssl=True, ssl_ca_certs=sys.argv[1], socket_timeout=5,"
+        " ssl_check_hostname=False)\n"
+        "try:\n redis.Redis(**base).ping(); print('no-cert: accepted')\n"
+        "except redis.ConnectionError:\n print('no-cert: refused')\n"
+        "r = redis.Redis(**base, ssl_certfile=sys.argv[2], ssl_keyfile=sys.argv[3], username='gateway',"
+        " password=sys.argv[4])\n"
+        "print('cert:', r.ping())\n")
+    password = (site / "secrets/redis-gateway").read_text().split()[0]
+    out = _node_python(node, code, str(pki / "ca-bundle.pem"), str(pki / "clients/gateway.chain.pem"),
+                       str(pki / "clients/gateway.key"), password)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["no-cert: refused", "cert: True"], out.stdout
+
+
+def test_s3_put_and_get_with_a_client_certificate_and_the_gateway_reloads_from_it(installed, site, tmp_path):
+    """The gateway's artifact key in S3: a new object (new ETag) is swapped in, as /hot-reload/status shows."""
+    node, _, _ = installed
+    pki = site / "pki"
+    artifact = tmp_path / "knn.tar"
+    subprocess.run([str(Path(sys.executable).with_name("gateway")), "artifact", "build-demo", "--out", str(artifact)],
+                   check=True, capture_output=True)
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from gateway.config.models import S3Settings\nfrom gateway.reload.s3 import make_client\n"
+        "s = S3Settings(endpoint='127.0.0.1:8333', tls_server_name='s3.appliance.internal', ca_file=sys.argv[1],"
+        " cert_file=sys.argv[2], key_file=sys.argv[3], access_key=sys.argv[4], secret_key=sys.argv[5])\n"
+        "c = make_client(s)\n"
+        "c.fput_object('routing-artifacts', 'llmrouter-knn/current.tar', sys.argv[6])\n"
+        "got = c.get_object('routing-artifacts', 'llmrouter-knn/current.tar').read()\n"
+        "print('roundtrip', got == Path(sys.argv[6]).read_bytes())\n"
+        "try:\n"
+        " bare = make_client(S3Settings(endpoint='127.0.0.1:8333', tls_server_name='s3.appliance.internal',"
+        " ca_file=sys.argv[1], access_key=sys.argv[4], secret_key=sys.argv[5]))\n"
+        " bare.bucket_exists('routing-artifacts'); print('no-cert: accepted')\n"
+        "except Exception:\n print('no-cert: refused')\n")
+    secret = site / "secrets"
+    out = _node_python(node, code, str(pki / "ca-bundle.pem"), str(pki / "clients/gateway.chain.pem"),
+                       str(pki / "clients/gateway.key"), (secret / "s3-gateway-access-key").read_text().split()[0],
+                       (secret / "s3-gateway-secret-key").read_text().split()[0], str(artifact))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["roundtrip True", "no-cert: refused"], out.stdout
+    deadline = time.monotonic() + 120
+    while True:
+        status = _user_https(node, site, "/hot-reload/status", key=master_key(site))
+        assert status["status"] == 200, status
+        group = status["json"]["model_groups"]["auto"]
+        if group["applied_token"] or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert group["source"] == "s3://routing-artifacts/llmrouter-knn/current.tar", group
+    assert group["applied_token"] and group["last_error"] is None, group
+
+
+def test_services_run_as_their_own_users_with_keys_0600(installed):
+    node, _, _ = installed
+    out = node.exec(["sh", "-c", "ps -o user=,comm= -C python3,redis-server,postgres,weed | sort -u; "
+                    "stat -c '%a %U %n' /etc/gateway/pki/servers/*.key /etc/gateway/tls/*.key"],
+                    capture_output=True, text=True)
+    users = {line.split()[0] for line in out.stdout.splitlines() if line and not line[0].isdigit()}
+    assert "root" not in users, out.stdout
+    modes = [line.split()[0] for line in out.stdout.splitlines() if line[:1].isdigit()]
+    assert modes and set(modes) == {"600"}, out.stdout
+
+
+@pytest.fixture(scope="module")
+def local_site(tmp_path_factory) -> Path:
+    return generate_site(tmp_path_factory.mktemp("local"), REPO / "examples/appliance/single-node/appliance.yaml")
+
+
+def test_unknown_inventory_host_stops_the_play_before_any_change(local_site, tmp_path):
+    out = run_playbook(local_site, None, inventory_host="intruder")
+    assert out.returncode != 0
+    assert "inventory host intruder is not a host of the manifest" in out.stdout, out.tail()
+    assert out.recap["intruder"]["changed"] == 0
+
+
+def test_a_changed_vendored_artifact_stops_the_play_naming_the_file(local_site, tmp_path):
+    vendor = tmp_path / "vendor"
+    shutil.copytree(REPO / "vendor/dist", vendor)
+    weed = next(vendor.glob("seaweedfs-*-linux-*/weed"))
+    weed.write_bytes(weed.read_bytes() + b"tampered")
+    out = run_playbook(local_site, None, extra=["-e", f"appliance_vendor_dir={vendor}"])
+    assert out.returncode != 0
+    assert f"{weed}" in out.stdout and "does not match the lock" in out.stdout, out.tail()
+    assert out.recap["node1"]["changed"] == 0
+
+
+def test_ansible_lint_production_profile_passes_offline():
+    out = subprocess.run([str(ansible_bin("ansible-lint")), "--offline", "--profile", "production", "site.yml"],
+                         cwd=REPO / "ansible", capture_output=True, text=True, timeout=600,
+                         env={"PATH": f"{ansible_bin('ansible-lint').parent}:/usr/bin:/bin", "HOME": "/root",
+                              "ANSIBLE_CONFIG": str(REPO / "ansible/ansible.cfg")})
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
