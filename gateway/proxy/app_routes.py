@@ -1,5 +1,6 @@
 """What the gateway adds to LiteLLM's running proxy: the router-model caller, the reload
-watchers' lifetime, `/hot-reload/status`, and applying a new config to LiteLLM's Router."""
+watchers' lifetime, `/hot-reload/status`, `/health/readiness/dependencies`, a Redis-only response
+cache, and applying a new config to LiteLLM's Router."""
 
 from __future__ import annotations
 
@@ -62,10 +63,12 @@ def install(app, manager: ReloadManager) -> None:
 
     app.add_api_route(STATUS_ROUTE, hot_reload_status, methods=["GET"], tags=["gateway"])
 
-    from gateway.proxy import feedback
+    from gateway.proxy import feedback, readiness, response_cache
     from gateway.telemetry.attempts import AttemptsMiddleware
 
     feedback.install(app)  # POST /gateway/feedback: quality labels keyed by response id
+    readiness.install(app)  # GET /health/readiness/dependencies: Redis PING and the database
+    response_cache.use_redis_only()  # TTL and /cache/delete hold across processes (see the module)
 
     app.add_middleware(AttemptsMiddleware)  # counts retries and fallbacks from LiteLLM's headers
 

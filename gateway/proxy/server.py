@@ -100,13 +100,13 @@ def serve(config: GatewayConfig, options: ServeOptions) -> None:
 
     app_routes.publish_runtime(runtime)
     manager = ReloadManager(config, runtime, app_routes.apply_to_litellm, app_routes.publish_runtime)
-    from gateway.proxy import feedback
+    from gateway.proxy import feedback, readiness
 
     hook_paths = [hooks.HOOK_PATH] + ([feedback.CAPTURE_HOOK_PATH] if feedback.capture_enabled() else [])
     litellm_config = write_private_yaml(litellm_config_with_hook(config, *hook_paths))
     for line in startup_summary(config, runtime, options):
         logger.info(line)
-    logger.info("routes added: %s; config hot reload: %s", app_routes.STATUS_ROUTE,
+    logger.info("routes added: %s, %s; config hot reload: %s", app_routes.STATUS_ROUTE, readiness.ROUTE,
                 "on" if manager.status.config_hot_reload else "off")
 
     from litellm.proxy.proxy_cli import run_server
