@@ -41,7 +41,7 @@ lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check gateway tests bench wheelhouse/tools
 
 test: system-deps $(VENV)/.installed lint ## install what is needed, then run the tests (slow suites: test-images, test-mlops)
-	$(PY) -m pytest -q -m "not training"
+	$(PY) -m pytest -q -m "not training and not ansible"
 
 test-fast: $(VENV)/.installed ## the tests that need no root and no real servers
 	$(PY) -m pytest -q -m "not slow and not netns"
@@ -55,3 +55,6 @@ clean: ## remove build output (keeps .venv)
 
 include wheelhouse/supply-chain.mk
 include examples/mlops/mlops.mk
+include bundle/apt/apt.mk
+include vendor/vendor.mk
+include ansible/ansible.mk
