@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.ansible.container import ansible_bin, booted_node
 
+from tests.ansible.container import ansible_bin, booted_node
 from tests.ansible.playbook import REPO, generate_site, run_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]

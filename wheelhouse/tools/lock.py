@@ -1,6 +1,7 @@
 """Compile the hash-pinned locks under wheelhouse/locks/ and check that they match their inputs.
 
     python wheelhouse/tools/lock.py compile   # `make lock`: needs uv and PyPI
+    python wheelhouse/tools/lock.py compile --only ansible [--only tools]   # just these locks
     python wheelhouse/tools/lock.py check     # offline: every lock's recorded input hashes still match
 
 Each lock starts with a header naming its inputs and their sha256 (the .in file, the part of
@@ -58,6 +59,7 @@ SPECS = (
     LockSpec("training", "training.in", ("dependencies",)),
     LockSpec("dev", "dev.in", ("dependencies", "optional-dependencies.dev")),
     LockSpec("tools", "tools.in"),
+    LockSpec("ansible", "ansible.in"),
 )
 
 
@@ -131,9 +133,15 @@ def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
     print(f"wrote {out.relative_to(ROOT)} ({len(pinned_names(body))} packages)")
 
 
-def compile_all(uv: str) -> None:
+def compile_all(uv: str, only: tuple[str, ...] = ()) -> None:
+    """Compile every lock, or only the named ones (a new lock need not re-resolve the others)."""
+    unknown = sorted(set(only) - {spec.name for spec in SPECS})
+    if unknown:
+        raise LockError(f"--only {', '.join(unknown)}: no such lock; known: {', '.join(s.name for s in SPECS)}")
     LOCKS.mkdir(exist_ok=True)
     for spec in SPECS:
+        if only and spec.name not in only:
+            continue
         for platform in spec.platforms or (None,):
             _compile_one(uv, spec, platform)
 
@@ -159,13 +167,18 @@ def check_all(root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1:] == ["compile"]:
+    if argv[1:2] == ["compile"]:
+        flags = argv[2:]  # `--only NAME`, repeatable
+        if len(flags) % 2 or any(flag != "--only" for flag in flags[::2]):
+            print(__doc__, file=sys.stderr)
+            return 2
+        only = tuple(flags[1::2])
         uv = os.environ.get("UV") or shutil.which("uv")
         if not uv:
             print("lock: uv not found; `make lock` installs it, or set UV=/path/to/uv", file=sys.stderr)
             return 2
         try:
-            compile_all(uv)
+            compile_all(uv, only)
         except LockError as exc:
             print(f"lock: {exc}", file=sys.stderr)
             return 1

@@ -1,0 +1,15 @@
+# The Ansible controller: ansible and ansible-lint from a hash-pinned lock, in a venv outside the repo.
+# Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, HOST_ARCH, CLEAN_PIP).
+ANSIBLE_VENV := $(BUILD_CACHE)/ansible-venv
+
+.PHONY: ansible-env test-ansible
+
+$(ANSIBLE_VENV)/.installed: wheelhouse/locks/ansible-linux-$(HOST_ARCH).txt
+	@test -x $(ANSIBLE_VENV)/bin/python || $(PYTHON) -m venv $(ANSIBLE_VENV)
+	$(CLEAN_PIP) $(ANSIBLE_VENV)/bin/python -m pip install -q --require-hashes -r $<
+	@touch $@
+
+ansible-env: $(ANSIBLE_VENV)/.installed ## Ansible controller venv (ansible, ansible-lint) in $(BUILD_CACHE)/ansible-venv
+
+test-ansible: system-deps $(VENV)/.installed ansible-env apt-repo wheelhouse vendor ## boot Debian 12 containers, run tests/ansible (root)
+	GATEWAY_ANSIBLE=1 $(PY) -m pytest -q -p no:cacheprovider tests/ansible -m ansible
