@@ -58,3 +58,4 @@ include examples/mlops/mlops.mk
 include bundle/apt/apt.mk
 include vendor/vendor.mk
 include ansible/ansible.mk
+include bundle/bundle.mk

@@ -2,7 +2,7 @@
 # Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, HOST_ARCH, CLEAN_PIP).
 ANSIBLE_VENV := $(BUILD_CACHE)/ansible-venv
 
-.PHONY: ansible-env test-ansible
+.PHONY: ansible-env test-ansible ansible-wheelhouse
 
 $(ANSIBLE_VENV)/.installed: wheelhouse/locks/ansible-linux-$(HOST_ARCH).txt
 	@test -x $(ANSIBLE_VENV)/bin/python || $(PYTHON) -m venv $(ANSIBLE_VENV)
@@ -13,3 +13,6 @@ ansible-env: $(ANSIBLE_VENV)/.installed ## Ansible controller venv (ansible, ans
 
 test-ansible: system-deps $(VENV)/.installed ansible-env apt-repo wheelhouse vendor ## boot Debian 12 containers, run tests/ansible (root)
 	GATEWAY_ANSIBLE=1 $(PY) -m pytest -q -p no:cacheprovider tests/ansible -m ansible
+
+ansible-wheelhouse: $(TOOLS)/.installed ## the Ansible controller's wheels for $(ARCHES) (the bundle carries them)
+	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set ansible $(addprefix linux-,$(ARCHES))

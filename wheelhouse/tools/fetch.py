@@ -1,6 +1,6 @@
 """Fill wheelhouse/dist/<platform>/ with every wheel the runtime needs, checked against the locks.
 
-    python wheelhouse/tools/fetch.py build  [--set runtime|training] [linux-amd64 linux-arm64]
+    python wheelhouse/tools/fetch.py build  [--set runtime|training|ansible] [linux-amd64 linux-arm64]
     python wheelhouse/tools/fetch.py verify [--set runtime|training] [linux-amd64 linux-arm64]
 
 `build` is `make wheelhouse` (PyPI); `verify` is offline (SHA256SUMS: nothing missing, extra or
@@ -40,7 +40,9 @@ CACHE = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
 ARCH = {"linux-amd64": "x86_64", "linux-arm64": "aarch64"}
 MANYLINUX_MAX = 28  # as the locks' --python-platform
 PYPI = ["--index-url", "https://pypi.org/simple"]
-SETS = {"runtime": "", "training": "training-"}  # set name -> prefix of its dist/ directory
+SETS = {"runtime": "", "training": "training-", "ansible": "ansible-"}  # set name -> prefix of its dist/ directory
+# Sets that are only their lock (the Ansible controller): no gateway wheel, no model.
+LOCK_ONLY_SETS = {"ansible"}
 
 
 def set_dir(platform: str, lock_set: str = "runtime", dist: Path = DIST) -> Path:
@@ -173,6 +175,8 @@ def _reusable(out: Path, lock_set: str, runtime: Path, model: Path) -> bool:
 def build(platform: str, lock_set: str = "runtime") -> None:
     if platform not in PLATFORMS:
         raise FetchError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
+    if lock_set in LOCK_ONLY_SETS:
+        return build_lock_only(platform, lock_set)
     out = set_dir(platform, lock_set)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -212,6 +216,32 @@ def build(platform: str, lock_set: str = "runtime") -> None:
     tmp.rename(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"wheelhouse/dist/{out.name}: {len(wheels)} wheels, {size / 1e6:.0f} MB")
+
+
+def build_lock_only(platform: str, lock_set: str) -> None:
+    """A wheelhouse of one lock and nothing else (the Ansible controller's), with its SHA256SUMS."""
+    out = set_dir(platform, lock_set)
+    lock = LOCKS / f"{lock_set}-{platform}.txt"
+    stamp = out / "requirements" / "lock-sha256"
+    if out.is_dir() and stamp.exists() and stamp.read_text().strip() == sha256_file(lock) and not verify(out):
+        print(f"wheelhouse/dist/{out.name}: up to date")
+        return
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "requirements").mkdir(parents=True)
+    work_lock = tmp / "requirements" / f"{lock_set}.txt"
+    shutil.copy(lock, work_lock)
+    if fill(work_lock, platform, tmp):
+        raise FetchError(f"{platform}: the {lock_set} lock needs wheels built from source; pin wheels instead")
+    stamp = tmp / "requirements" / "lock-sha256"
+    stamp.write_text(sha256_file(lock) + "\n")
+    wheels, expected = sorted(tmp.glob("*.whl")), len(pinned_names(lock.read_text()))
+    if len(wheels) != expected:
+        raise FetchError(f"{platform}: {len(wheels)} wheels downloaded, the lock names {expected}")
+    write_sums(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    print(f"wheelhouse/dist/{out.name}: {len(wheels)} wheels")
 
 
 def write_sums(directory: Path) -> None:

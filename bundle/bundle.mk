@@ -1,0 +1,32 @@
+# The USB bundle: one signed, reproducible .tar.zst for an air-gapped site (docs/moat-mode.md).
+# Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, TOOLS, VERSION, ARCHES)
+# and bundle/apt/apt.mk (apt-repo).
+#   make bundle                               everything, after (re)making its inputs
+#   make bundle BUNDLE_ARGS="--no-images --no-apt --no-vendor"   a lighter development bundle
+#   make bundle BUNDLE_DEPS=                  pack the build outputs already there, remake nothing
+#   make bundle BUNDLE_ARGS="--signing-key /media/key/ed25519.pem"   a site's own (offline) key
+BUNDLE_NAME := gateway-appliance
+BUNDLE_ARGS ?=
+BUNDLE_ARCH_SET := $(shell echo $(filter amd64,$(ARCHES)) $(filter arm64,$(ARCHES)) | tr ' ' -)
+BUNDLE_FILE := dist/$(BUNDLE_NAME)-$(VERSION)-$(BUNDLE_ARCH_SET).tar.zst
+BUNDLE_PUBKEY := dist/$(BUNDLE_NAME)-$(VERSION).pub.pem
+# The targets that make the bundle's inputs; a part left out with --no-* is not made either.
+BUNDLE_DEPS ?= wheelhouse ansible-wheelhouse \
+	$(if $(findstring --no-images,$(BUNDLE_ARGS)),,images) \
+	$(if $(findstring --no-apt,$(BUNDLE_ARGS)),,bundle-apt-repo) \
+	$(if $(findstring --no-vendor,$(BUNDLE_ARGS)),,vendor)
+
+.PHONY: bundle bundle-verify test-bundle bundle-apt-repo
+
+# apt.mk builds only the host's architecture unless ARCHES comes from the command line.
+bundle-apt-repo:
+	@$(MAKE) --no-print-directory apt-repo ARCHES="$(ARCHES)"
+
+bundle: $(VENV)/.installed $(TOOLS)/.installed $(BUNDLE_DEPS) ## one signed, reproducible USB bundle in dist/ (BUNDLE_ARGS: --no-images ...)
+	$(PY) bundle/tools/build.py $(addprefix --arch ,$(ARCHES)) $(BUNDLE_ARGS)
+
+bundle-verify: ## check the built bundle as the far side does (install.sh verify, no Python)
+	bundle/install.sh verify --pubkey $(BUNDLE_PUBKEY) $(BUNDLE_FILE)
+
+test-bundle: $(VENV)/.installed ## bundle tests: reproducible, tampering refused, verified before install (seconds)
+	$(PY) -m pytest -q -p no:cacheprovider tests/bundle
