@@ -43,6 +43,37 @@ def _build_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    """Put an artifact where a gateway watches it in S3 (GATEWAY_S3_* settings), e.g. an installer's seed."""
+    from gateway.mlops.publish import publish_s3
+    from gateway.reload.s3 import make_client, settings_from_env
+
+    settings = settings_from_env()
+    if settings is None:
+        raise GatewayError("gateway artifact publish needs GATEWAY_S3_ENDPOINT and the other GATEWAY_S3_* settings")
+    bucket, _, key = args.s3.partition("/")
+    if not bucket or not key:
+        raise GatewayError(f"--s3 {args.s3!r}: expected BUCKET/KEY")
+    if args.if_absent and _s3_has(make_client(settings), bucket, key):
+        print(f"present: s3://{bucket}/{key} (left as it is)")
+        return 0
+    etag = publish_s3(Path(args.artifact), settings, bucket, key)
+    print(f"published {args.artifact} to s3://{bucket}/{key} (etag {etag})")
+    return 0
+
+
+def _s3_has(client, bucket: str, key: str) -> bool:
+    from minio.error import S3Error
+
+    try:
+        client.stat_object(bucket, key)
+        return True
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject"):
+            return False
+        raise GatewayError(f"s3://{bucket}/{key}: {exc.code}: {exc.message}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -67,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True)
     demo.add_argument("--queries", help="queries.jsonl (default: examples/demo/queries.jsonl of a checkout)")
     demo.set_defaults(func=_build_demo)
+    publish = artifact_sub.add_parser("publish", help="upload an artifact to S3 where gateways watch it")
+    publish.add_argument("artifact", help="a routing artifact (checked before upload)")
+    publish.add_argument("--s3", required=True, metavar="BUCKET/KEY")
+    publish.add_argument("--if-absent", action="store_true", help="leave an existing object alone (seeding)")
+    publish.set_defaults(func=_publish)
 
     from gateway.appliance.cli import register, run
 

@@ -109,3 +109,31 @@ async def test_start_up_with_an_unreachable_store_names_the_key(store, tmp_path)
         await build_runtime(s3_config(tmp_path, pki_dir, port, key="never-published.tar"))
     assert err.value.key == "router_settings.routing_strategy_args.model_s3_key"
     assert "NoSuchKey" in str(err.value)
+
+
+def test_publish_cli_seeds_an_absent_key_once_and_refuses_a_corrupt_artifact(store, tmp_path, monkeypatch, capsys):
+    """`gateway artifact publish --if-absent`: what the Ansible gateway role runs to seed S3 at install."""
+    from gateway.cli import main
+    from gateway.reload.s3 import make_client
+
+    pki_dir, port = store
+    admin = settings(pki_dir, port, "admin")
+    for name, value in {"ENDPOINT": admin.endpoint, "ACCESS_KEY": admin.access_key, "SECRET_KEY": admin.secret_key,
+                        "CA_FILE": admin.ca_file, "CERT_FILE": admin.cert_file, "KEY_FILE": admin.key_file,
+                        "TLS_SERVER_NAME": admin.tls_server_name}.items():
+        monkeypatch.setenv(f"GATEWAY_S3_{name}", str(value))
+    first = constant_knn(tmp_path / "first.tar", "demo-small", "v1")
+    second = constant_knn(tmp_path / "second.tar", "demo-large", "v2")
+    target = "artifacts/seed/current.tar"
+    assert main(["artifact", "publish", str(first), "--s3", target, "--if-absent"]) == 0
+    assert "published" in capsys.readouterr().out
+    assert main(["artifact", "publish", str(second), "--s3", target, "--if-absent"]) == 0
+    assert "present" in capsys.readouterr().out
+    stored = make_client(admin).get_object("artifacts", "seed/current.tar").read()
+    assert stored == first.read_bytes()  # --if-absent left the seeded object alone
+    corrupt = tmp_path / "corrupt.tar"
+    data = bytearray(first.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a member: its checksum in the manifest no longer matches
+    corrupt.write_bytes(bytes(data))
+    assert main(["artifact", "publish", str(corrupt), "--s3", target]) == 2
+    assert make_client(admin).get_object("artifacts", "seed/current.tar").read() == first.read_bytes()
