@@ -252,7 +252,7 @@ def _cleanup_stale(name: str, node_ns: str) -> None:
     if _is_our_nspawn(recorded["pid"], node_ns):
         _stop(recorded["pid"], _wait_gone(recorded["pid"]))
     _unmount_and_remove(Path(recorded["workdir"]))
-    state.unlink()
+    state.unlink(missing_ok=True)
 
 
 def _container_pid(nspawn_pid: int) -> int | None:

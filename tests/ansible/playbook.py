@@ -93,4 +93,6 @@ def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", ex
     cmd = [str(ansible_bin("ansible-playbook")), "-i", str(inventory), str(REPO / "ansible/site.yml"),
            "-e", f"appliance_dir={site}", *repo_inputs(stage), *extra, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    runs = sorted(site.parent.glob("playbook-*.log"))
+    (site.parent / f"playbook-{len(runs) + 1}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)

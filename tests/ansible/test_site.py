@@ -157,6 +157,9 @@ def test_redis_refuses_connections_without_a_client_certificate(installed, site)
 def test_s3_put_and_get_with_a_client_certificate_and_the_gateway_reloads_from_it(installed, site, tmp_path):
     """The gateway's artifact key in S3: a new object (new ETag) is swapped in, as /hot-reload/status shows."""
     node, _, _ = installed
+    seeded = _user_https(node, site, "/hot-reload/status", key=master_key(site))["json"]["model_groups"]["auto"]
+    assert seeded["source"] == "s3://routing-artifacts/llmrouter-knn/current.tar", seeded
+    assert seeded["applied_token"], seeded  # the role seeded S3 and the gateway serves that object
     pki = site / "pki"
     artifact = tmp_path / "knn.tar"
     subprocess.run([str(Path(sys.executable).with_name("gateway")), "artifact", "build-demo", "--out", str(artifact)],
@@ -186,11 +189,11 @@ def test_s3_put_and_get_with_a_client_certificate_and_the_gateway_reloads_from_i
         status = _user_https(node, site, "/hot-reload/status", key=master_key(site))
         assert status["status"] == 200, status
         group = status["json"]["model_groups"]["auto"]
-        if group["applied_token"] or time.monotonic() > deadline:
+        if group["applied_token"] != seeded["applied_token"] or time.monotonic() > deadline:
             break
         time.sleep(3)
     assert group["source"] == "s3://routing-artifacts/llmrouter-knn/current.tar", group
-    assert group["applied_token"] and group["last_error"] is None, group
+    assert group["applied_token"] != seeded["applied_token"] and group["last_error"] is None, group
 
 
 def test_services_run_as_their_own_users_with_keys_0600(installed):
