@@ -59,3 +59,6 @@ include bundle/apt/apt.mk
 include vendor/vendor.mk
 include ansible/ansible.mk
 include bundle/bundle.mk
+
+# The bundle tests run the SBOM tools (syft, cyclonedx-py) of the hash-pinned build-tools venv.
+test: $(TOOLS)/.installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,10 @@ def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", ex
     }
     cmd = [str(ansible_bin("ansible-playbook")), "-i", str(inventory), str(REPO / "ansible/site.yml"),
            "-e", f"appliance_dir={site}", *repo_inputs(stage), *extra, *args]
+    started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    elapsed = time.monotonic() - started
     runs = sorted(site.parent.glob("playbook-*.log"))
-    (site.parent / f"playbook-{len(runs) + 1}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    (site.parent / f"playbook-{len(runs) + 1}.log").write_text(
+        f"# {' '.join(args) or 'apply'}: {elapsed:.0f} s\n" + proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
