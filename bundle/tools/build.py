@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # zstd level: the inputs are already compressed (wheels, gzip image layers, .debs). Measured on the
 # full bundle (1312 MB tar, 2 cores): -3 6 s -> 1281 MB; -19 7-10 min -> 1273 MB (0.7 % smaller).
 DEFAULT_ZSTD_LEVEL = 3
+# A version names files and the top directory: no '/', no '..', nothing a shell would split.
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+_-]*")
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -57,6 +60,14 @@ def revision(repo: Path) -> str:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def bundle_version(repo: Path, given: str | None) -> str:
+    if given is None:
+        return project_version(repo)
+    if not _VERSION.fullmatch(given):
+        raise BundleError(f"--version has value {given!r}: not a version (letters, digits, '.', '+', '_', '-')")
+    return given
+
+
 def project_version(repo: Path) -> str:
     path = repo / "pyproject.toml"
     try:
@@ -76,6 +87,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-vendor", action="store_true", help="leave the vendored artifacts out")
     p.add_argument("--signing-key", type=Path, help="Ed25519 private key, PEM (default "
                    "$BUILD_CACHE/bundle-signing/ed25519.pem, created if missing: a development key)")
+    p.add_argument("--version", help="the bundle's version (default: [project] version in REPO/pyproject.toml); "
+                   "it names the bundle, its top directory and BUNDLE-INFO, so it must match the gateway wheel")
     p.add_argument("--source-date-epoch", help="timestamps (default $SOURCE_DATE_EPOCH, else the last commit's)")
     p.add_argument("--revision", help="recorded in BUNDLE-INFO (default: git HEAD, -dirty if changed)")
     p.add_argument("--zstd-level", type=int, default=DEFAULT_ZSTD_LEVEL, help="1..19 (default %(default)s)")
@@ -197,7 +210,7 @@ def _mb(n: int) -> str:
 
 def build(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
-    version = project_version(args.repo)
+    version = bundle_version(args.repo, args.version)
     epoch = source_date_epoch(args.repo, args.source_date_epoch)
     arches = tuple(a for a in inputs.ARCHES if a in (args.arch or inputs.ARCHES))
     out_dir = args.out_dir or args.repo / "dist"
