@@ -8,7 +8,6 @@ machine, so the run sets otelcol_enabled=false (docs/install.md says so).
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -19,13 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.ansible.container import ansible_bin, booted_node
+from tests.ansible.outside import NODE_ADDRESS, USER_ADDRESS, master_key, user_https
 from tests.ansible.playbook import REPO, generate_site, run_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 
-NODE_ADDRESS = "198.18.0.10"
-USER_ADDRESS = "198.19.20.5"  # in the manifest's `users` network: may reach the load balancer only
-DOMAIN = "appliance.internal"
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +67,9 @@ def test_check_mode_on_a_fresh_node_changes_nothing_and_does_not_fail(site):
         assert untouched.stdout.strip() == "untouched", untouched.stdout + untouched.stderr
 
 
-def _user_https(node, site: Path, path: str, body: dict | None = None, key: str | None = None) -> dict:
-    """An HTTPS request from the users' network to the load balancer, verified against the site CA."""
-    script = Path(__file__).with_name("https_client.py")
-    args = [sys.executable, str(script), "--source", USER_ADDRESS, "--url", f"https://{NODE_ADDRESS}{path}",
-            "--server-name", f"loadbalancer.{DOMAIN}", "--ca", str(site / "pki/ca-bundle.pem")]
-    if body is not None:
-        args += ["--json", json.dumps(body)]
-    if key:
-        args += ["--bearer", key]
-    out = node.client(args, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def master_key(site: Path) -> str:
-    return "sk-" + (site / "secrets/gateway-master-key").read_text().split()[0]
-
-
 def test_gateway_answers_a_routed_completion_over_tls_through_the_load_balancer(installed, site):
     node, _, _ = installed
-    answer = _user_https(node, site, "/v1/chat/completions",
+    answer = user_https(node, site, "/v1/chat/completions",
                          {"model": "auto", "messages": [{"role": "user", "content": "write a python function"}]},
                          key=master_key(site))
     assert answer["status"] == 200, answer
@@ -102,7 +81,7 @@ def test_gateway_answers_a_routed_completion_over_tls_through_the_load_balancer(
 
 def test_gateway_refuses_a_request_without_the_key(installed, site):
     node, _, _ = installed
-    answer = _user_https(node, site, "/v1/chat/completions",
+    answer = user_https(node, site, "/v1/chat/completions",
                          {"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
     assert answer["status"] == 401
 
@@ -169,7 +148,7 @@ def test_redis_refuses_connections_without_a_client_certificate(installed, site)
 def test_s3_put_and_get_with_a_client_certificate_and_the_gateway_reloads_from_it(installed, site, tmp_path):
     """The gateway's artifact key in S3: a new object (new ETag) is swapped in, as /hot-reload/status shows."""
     node, _, _ = installed
-    seeded = _user_https(node, site, "/hot-reload/status", key=master_key(site))["json"]["model_groups"]["auto"]
+    seeded = user_https(node, site, "/hot-reload/status", key=master_key(site))["json"]["model_groups"]["auto"]
     assert seeded["source"] == "s3://routing-artifacts/llmrouter-knn/current.tar", seeded
     assert seeded["applied_token"], seeded  # the role seeded S3 and the gateway serves that object
     pki = site / "pki"
@@ -201,7 +180,7 @@ def test_s3_put_and_get_with_a_client_certificate_and_the_gateway_reloads_from_i
     assert out.stdout.split("\n")[:2] == ["roundtrip True", "no-cert: refused"], out.stdout
     deadline = time.monotonic() + 120
     while True:
-        status = _user_https(node, site, "/hot-reload/status", key=master_key(site))
+        status = user_https(node, site, "/hot-reload/status", key=master_key(site))
         assert status["status"] == 200, status
         group = status["json"]["model_groups"]["auto"]
         if group["applied_token"] != seeded["applied_token"] or time.monotonic() > deadline:

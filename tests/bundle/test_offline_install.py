@@ -34,18 +34,15 @@ from pathlib import Path
 import pytest
 
 from tests.ansible.container import Node, ansible_inventory_line, booted_node, build_cache
+from tests.ansible.outside import NODE_ADDRESS, master_key, user_https
 from tests.ansible.playbook import PlaybookRun, generate_site
 from tests.bundle import releases as rel
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 
 NODE_NAME = "gwb-node1"  # not the site test's gwt-node1: both can run at once
-NODE_ADDRESS = "198.18.0.10"
-USER_ADDRESS = "198.19.20.5"  # the manifest's `users` network: may reach the load balancer only
-DOMAIN = "appliance.internal"
 OFFLINE_NETNS = "gwb-offline"
 MANIFEST = rel.REPO / "examples/appliance/single-node/appliance.yaml"
-HTTPS_CLIENT = rel.REPO / "tests/ansible/https_client.py"
 # x-gateway-routed-model carries the strategy's name for the deployment (routing_name: no provider/ prefix).
 ROUTED = {"demo-small", "demo-coder", "demo-large"}
 LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
@@ -186,26 +183,6 @@ def controller(tmp_path_factory, node, offline_netns, releases) -> Controller:
 
 
 # ---------------------------------------------------------------- what the node shows from outside
-
-
-def user_https(node: Node, site: Path, path: str, body: dict | None = None, key: str | None = None,
-               timeout: float = 70) -> dict:
-    """An HTTPS request from the users' network to the load balancer (as tests/ansible/test_site.py)."""
-    args = [sys.executable, str(HTTPS_CLIENT), "--source", USER_ADDRESS, "--url", f"https://{NODE_ADDRESS}{path}",
-            "--server-name", f"loadbalancer.{DOMAIN}", "--ca", str(site / "pki/ca-bundle.pem")]
-    if body is not None:
-        args += ["--json", json.dumps(body)]
-    if key:
-        args += ["--bearer", key]
-    out = node.client(args, capture_output=True, text=True, timeout=timeout)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"status": None, "error": last[:200]}
-    return json.loads(out.stdout)
-
-
-def master_key(site: Path) -> str:
-    return "sk-" + (site / "secrets/gateway-master-key").read_text().split()[0]
 
 
 def chat(node: Node, site: Path, text: str = "write a python function") -> dict:
