@@ -30,6 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The wheelhouse's own hashing and SHA256SUMS writer (a script folder, imported by path like the tests do).
+sys.path.insert(0, str(REPO / "wheelhouse" / "tools"))
+from fetch import sha256_file, write_sums  # noqa: E402
+
 ARCH = "amd64"
 NAME = "gateway-appliance"
 # Fixed, so that a commit alone (same content) does not invalidate the cache.
@@ -88,14 +92,6 @@ def bumped(version: str) -> str:
 
 def project_version() -> str:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tree_files(*paths: str) -> list[str]:
@@ -168,13 +164,6 @@ def build_gateway_wheel(version: str, dest: Path) -> Path:
             raise ReleaseError(f"gateway {version}: wheel build failed:\n{result.stderr.strip()[-4000:]}")
     (wheel,) = dest.glob(f"gateway-{version}-*.whl")
     return wheel
-
-
-def write_sums(directory: Path) -> None:
-    """SHA256SUMS over every other file: the format of wheelhouse/tools/fetch.py write_sums."""
-    lines = [f"{sha256_file(p)}  {p.relative_to(directory)}"
-             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"]
-    (directory / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
 def release_wheelhouse(version: str, out: Path) -> Path:
