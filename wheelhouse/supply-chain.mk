@@ -10,6 +10,10 @@ TOOLS_PY := $(TOOLS)/bin/python
 CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_FILE=/dev/null \
 	PIP_DISABLE_PIP_VERSION_CHECK=1
 ARCHES ?= amd64 arm64
+# Where torch's CPU build comes from (training lock, wheelhouse and venv): this machine keeps the
+# wheel in /opt/wheels; a connected site sets https://download.pytorch.org/whl/cpu/torch/.
+TORCH_CPU_WHEELS ?= /opt/wheels
+export TORCH_CPU_WHEELS
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar
 SUPPLY_CHAIN_TESTS := $(PY) -m pytest -q -p no:cacheprovider
@@ -34,7 +38,7 @@ lock-check: ## fail if a lock is stale against its .in (offline)
 wheelhouse: $(TOOLS)/.installed ## download every runtime wheel for amd64 and arm64 into wheelhouse/dist/ (reuses intact ones)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build
 
-wheelhouse-training: $(TOOLS)/.installed ## the training set (torch with CUDA libraries: several GB per arch)
+wheelhouse-training: $(TOOLS)/.installed ## the training set (torch CPU build from $(TORCH_CPU_WHEELS) on amd64)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set training $(addprefix linux-,$(ARCHES))
 
 verify-offline: wheelhouse ## install the runtime lock offline in a loopback-only namespace, serve the demo (root)

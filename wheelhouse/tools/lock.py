@@ -34,6 +34,10 @@ PYTHON_VERSION = "3.11"
 PLATFORMS = {"linux-amd64": "x86_64-manylinux_2_28", "linux-arm64": "aarch64-manylinux_2_28"}
 # The runtime reads model files only; these would bring a training stack into the appliance.
 FORBIDDEN_IN_RUNTIME = ("torch", "scikit-learn", "transformers", "sentence-transformers")
+# The training set must run on CPU-only hosts: a CUDA build of torch brings these (several GB).
+FORBIDDEN_IN_TRAINING = ("triton",)
+FORBIDDEN_PREFIXES_IN_TRAINING = ("nvidia-",)
+TORCH_CPU_WHEELS = "TORCH_CPU_WHEELS"
 
 
 class LockError(Exception):
@@ -47,6 +51,9 @@ class LockSpec:
     pyproject_parts: tuple[str, ...] = ()  # "dependencies" and/or "optional-dependencies.dev"
     no_deps: bool = False
     platforms: tuple[str, ...] = tuple(PLATFORMS)
+    # An environment variable naming an extra --find-links source. The header records the variable's
+    # name, not its value, so the lock does not depend on where a site keeps that source.
+    find_links_env: str | None = None
 
     def path(self, platform: str | None) -> Path:
         return LOCKS / (f"{self.name}-{platform}.txt" if platform else f"{self.name}.txt")
@@ -56,7 +63,9 @@ SPECS = (
     LockSpec("runtime", "runtime.in", ("dependencies",)),
     # One py3-none-any wheel: the same lock serves both architectures.
     LockSpec("model", "model.in", no_deps=True, platforms=()),
-    LockSpec("training", "training.in", ("dependencies",)),
+    # torch's CPU build is not on PyPI for amd64: TORCH_CPU_WHEELS names where it is (the PyTorch
+    # CPU index on a connected site; docs/supply-chain.md, "ADR: torch").
+    LockSpec("training", "training.in", ("dependencies",), find_links_env=TORCH_CPU_WHEELS),
     LockSpec("dev", "dev.in", ("dependencies", "optional-dependencies.dev")),
     LockSpec("tools", "tools.in"),
     LockSpec("ansible", "ansible.in"),
@@ -81,6 +90,8 @@ def _uv_args(spec: LockSpec, platform: str | None) -> list[str]:
             "--generate-hashes", "--index-url", INDEX_URL]
     if spec.no_deps:
         args.append("--no-deps")
+    if spec.find_links_env:
+        args += ["--find-links", f"${spec.find_links_env}"]
     if "optional-dependencies.dev" in spec.pyproject_parts:
         args += ["--extra", "dev"]
     return args
@@ -105,6 +116,26 @@ def pinned_names(lock_text: str) -> list[str]:
     return [m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==", lock_text, re.M)]
 
 
+def cuda_packages(lock_text: str) -> list[str]:
+    """The pins that only a CUDA build of torch brings in."""
+    return sorted(name for name in set(pinned_names(lock_text))
+                  if name in FORBIDDEN_IN_TRAINING or name.startswith(FORBIDDEN_PREFIXES_IN_TRAINING))
+
+
+def expand_sources(args: list[str]) -> list[str]:
+    """Replace `$NAME` arguments with the environment's value; a missing one is an error that says what to set."""
+    out = []
+    for arg in args:
+        if arg.startswith("$"):
+            value = os.environ.get(arg[1:])
+            if not value:
+                raise LockError(f"{arg[1:]} is not set: it names a directory or URL holding torch's CPU wheels "
+                                "(this machine: /opt/wheels; a connected site: https://download.pytorch.org/whl/cpu/torch/)")
+            arg = value
+        out.append(arg)
+    return out
+
+
 def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
     out = spec.path(platform)
     sources = [str(WHEELHOUSE / spec.in_file)]
@@ -115,7 +146,7 @@ def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
         if out.exists():  # uv keeps the existing pins unless --upgrade is given
             shutil.copy(out, tmp_out)
         cmd = [uv, "pip", "compile", "--no-config", "--quiet", "--no-header",
-               *_uv_args(spec, platform), *sources, "-o", str(tmp_out),
+               *expand_sources(_uv_args(spec, platform)), *sources, "-o", str(tmp_out),
                *os.environ.get("LOCK_ARGS", "").split()]
         result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if result.returncode != 0:
@@ -129,6 +160,11 @@ def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
         if bad:
             raise LockError(f"lock runtime for {platform}: resolves {', '.join(bad)}, which the runtime "
                             "must not carry; find which dependency pulls it in (the '# via' notes)")
+    if spec.name == "training":
+        bad = cuda_packages(body)
+        if bad:
+            raise LockError(f"lock training for {platform}: resolves {', '.join(bad)}, a CUDA build of torch; "
+                            f"pin torch's CPU build in wheelhouse/{spec.in_file} and set {TORCH_CPU_WHEELS}")
     out.write_text("\n".join(expected_header(spec, platform)) + "\n" + body)
     print(f"wrote {out.relative_to(ROOT)} ({len(pinned_names(body))} packages)")
 
