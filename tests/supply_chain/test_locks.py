@@ -100,7 +100,8 @@ def test_the_training_lock_is_cpu_only_torch_and_llmrouter(platform: str):
 
 
 def test_a_cuda_build_in_the_training_lock_is_named():
-    text = "torch==2.13.0 \\\n    --hash=sha256:00\nnvidia-cublas==13.1.1.3 \\\n    --hash=sha256:11\ntriton==3.7.1 \\\n"
+    text = ("torch==2.13.0 \\\n    --hash=sha256:00\n"
+            "nvidia-cublas==13.1.1.3 \\\n    --hash=sha256:11\ntriton==3.7.1 \\\n")
     assert lock.cuda_packages(text) == ["nvidia-cublas", "triton"]
 
 
