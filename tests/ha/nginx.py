@@ -61,9 +61,14 @@ http {{
 """
 
 
-def render(port: int, prefix: Path, gateway_ports: list[int], max_fails: int = 1, fail_timeout: str = "5s") -> str:
-    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails={max_fails} fail_timeout={fail_timeout};"
-                        for p in gateway_ports)
+def render(port: int, prefix: Path, gateway_ports: list[int], max_fails: int = 1, fail_timeout: str = "5s",
+           upstreams_file: Path | None = None) -> str:
+    """The server lines inline, or an `include` of the list appliance-lb-health keeps (as the role does)."""
+    if upstreams_file is not None:
+        servers = f"        include {upstreams_file};"
+    else:
+        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails={max_fails} fail_timeout={fail_timeout};"
+                            for p in gateway_ports)
     return CONFIG.format(prefix=prefix, port=port, servers=servers)
 
 
@@ -91,6 +96,14 @@ class Nginx:
                                           str(self.prefix / "error.log")], stdout=out, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, 20, self.prefix / "error.log")
         return self
+
+    @property
+    def pid_file(self) -> Path:
+        return self.prefix / "nginx.pid"
+
+    def access_log(self) -> list[str]:
+        path = self.prefix / "access.log"
+        return path.read_text(errors="replace").splitlines() if path.exists() else []
 
     def error_log(self) -> str:
         path = self.prefix / "error.log"
