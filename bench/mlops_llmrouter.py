@@ -2,6 +2,7 @@
 baselines, evaluated through the exported gateway artifacts. Runs in the training environment:
 
     make bench-mlops        # = $(TRAINING_PY) -m bench.mlops_llmrouter [--cost-weights 0,0.3]
+    $(TRAINING_PY) -m bench.mlops_llmrouter --tune knn,svm,mlp,mf,graph    # CV-tuned, ~27 min on 2 cores
 
 Writes evaluation.{json,md} and cost_quality.png per cost weight (all test questions, and the 381
 not also in train.json) under $GATEWAY_MLOPS_BENCH_OUT (default /var/cache/gateway-build/mlops-bench).
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from gateway.mlops import parity
@@ -25,28 +27,52 @@ from gateway.routing.llm_data import parse_size
 OUT = Path(os.environ.get("GATEWAY_MLOPS_BENCH_OUT", "/var/cache/gateway-build/mlops-bench"))
 
 
-def tuned(train, test, llm, sizes, unseen) -> None:
+def cross_validate(strategies: list[str], train, llm) -> dict:
+    """Per strategy: the CV choice, every trial, and the run time (gateway.mlops.tune)."""
+    from gateway.mlops.embed import embed_texts
+    from gateway.mlops.tune import cv_knn, cv_library
+
+    vectors = embed_texts(train.queries)
+    out = {}
+    for strategy in strategies:
+        started = time.perf_counter()
+        if strategy == "knn":
+            best, trials, single_cost = cv_knn(train, vectors)
+        else:
+            best, trials, single_cost = cv_library(strategy, train, vectors, llm, OUT / "tuned" / "cv" / strategy)
+        out[strategy] = {"choice": asdict(best), "trials": [asdict(t) for t in trials],
+                         "best_single_cost": single_cost, "cv_seconds": round(time.perf_counter() - started, 1)}
+        print(f"{strategy}: chose {best} in {out[strategy]['cv_seconds']} s", flush=True)
+    return out
+
+
+def tuned(strategies: list[str], train, test, llm, sizes, unseen) -> None:
+    """CV on the train split, then each chosen setting trained on all of it and reported on test."""
     import numpy as np
 
-    from gateway.mlops.embed import embed_texts
-    from gateway.mlops.tune import cv_knn
-
-    best, trials, single_cost = cv_knn(train, embed_texts(train.queries))
+    cv = cross_validate(strategies, train, llm)
     run = OUT / "tuned"
-    data = write_training_dir(train, ScoreWeights(cost=best.cost_weight, prior=0.01), run / "data", llm,
-                              test.queries)
-    report = train_all(data, run / "artifacts", ["knn"], {"knn": {"n_neighbors": best.k}}, "bench-tuned")
-    entry = report["strategies"]["knn"]
-    vectors = np.load(run / "artifacts" / "embeddings_heldout.npy")
-    chosen = parity.route_all(parity.load_strategy(Path(entry["artifact"])), [""] * len(vectors), vectors)
-    name = f"llmrouter-knn (k={best.k}, cost weight {best.cost_weight:g}, chosen by CV)"
-    extra = {"cv_choice": best.__dict__, "cv_trials": [t.__dict__ for t in trials],
-             "cv_best_single_cost": single_cost,
-             "parity": sum(a == b for a, b in zip(chosen, entry["library_choices"], strict=True)) / len(chosen)}
-    write_report(evaluate(test, {name: chosen}, sizes), run / "all-500", "llmrouter test (500), tuned knn", extra)
-    write_report(evaluate(test.subset(unseen), {name: [chosen[i] for i in unseen]}, sizes), run / "unseen-381",
-                 f"llmrouter test, {len(unseen)} unseen questions, tuned knn", extra)
-    print(json.dumps({k: v for k, v in extra.items() if k != "cv_trials"}, indent=1))
+    policies, parity_rate = {}, {}
+    for weight in sorted({c["choice"]["cost_weight"] for c in cv.values()}):
+        group = [s for s in strategies if cv[s]["choice"]["cost_weight"] == weight]
+        data = write_training_dir(train, ScoreWeights(cost=weight, prior=0.01), run / f"cost-{weight:g}" / "data",
+                                  llm, test.queries)
+        out = run / f"cost-{weight:g}" / "artifacts"
+        report = train_all(data, out, group, {s: cv[s]["choice"]["params"] for s in group}, "bench-tuned")
+        vectors = np.load(out / "embeddings_heldout.npy")
+        for strategy in group:
+            entry = report["strategies"][strategy]
+            chosen = parity.route_all(parity.load_strategy(Path(entry["artifact"])), [""] * len(vectors), vectors)
+            agree = sum(a == b for a, b in zip(chosen, entry["library_choices"], strict=True))
+            parity_rate[strategy] = agree / len(chosen)
+            setting = ", ".join(f"{k}={v}" for k, v in cv[strategy]["choice"]["params"].items())
+            policies[f"llmrouter-{strategy} ({setting}, cost weight {weight:g}: CV)"] = chosen
+    extra = {"cv": cv, "parity": parity_rate}
+    write_report(evaluate(test, policies, sizes), run / "all-500", "llmrouter test (500), CV-tuned", extra)
+    write_report(evaluate(test.subset(unseen), {k: [v[i] for i in unseen] for k, v in policies.items()}, sizes),
+                 run / "unseen-381", f"llmrouter test, {len(unseen)} unseen questions, CV-tuned", extra)
+    print(json.dumps({s: {k: v for k, v in c.items() if k != "trials"} for s, c in cv.items()}, indent=1))
+    print(json.dumps(parity_rate))
     print((run / "all-500" / "evaluation.md").read_text())
     print((run / "unseen-381" / "evaluation.md").read_text())
 
@@ -56,8 +82,10 @@ def main() -> None:
     parser.add_argument("--cost-weights", default="0")
     parser.add_argument("--strategies", default=",".join(TRAINABLE))
     parser.add_argument("--prior", type=float, default=0.01, help="tie-break weight (gateway.mlops.dataset)")
-    parser.add_argument("--tune", action="store_true", help="choose knn's k and the cost weight by 5-fold CV "
-                        "on the train split, then train and report that knn")
+    parser.add_argument("--tune", nargs="?", const="knn", metavar="STRATEGIES",
+                        help="comma-separated (default knn; any of knn,svm,mlp,mf,graph): choose each one's main "
+                        "hyperparameter and the cost weight by 5-fold CV on the train split (gateway.mlops.tune), "
+                        "then train those settings on all of it and report them on test")
     args = parser.parse_args()
     train, llm = llmrouter_split("train")
     test, _ = llmrouter_split("test")
@@ -65,7 +93,7 @@ def main() -> None:
     seen = set(train.queries)
     unseen = [i for i, q in enumerate(test.queries) if q not in seen]
     if args.tune:
-        tuned(train, test, llm, sizes, unseen)
+        tuned(args.tune.split(","), train, test, llm, sizes, unseen)
         return
     for weight in [float(w) for w in args.cost_weights.split(",")]:
         run = OUT / f"cost-{weight:g}"

@@ -4,7 +4,7 @@ TRAINING_VENV ?= /var/cache/gateway-build/training-venv
 TRAINING_PY := $(TRAINING_VENV)/bin/python
 MLOPS_OUT ?= /var/cache/gateway-build/mlops-demo
 
-.PHONY: training-env train-demo mlops-loop test-mlops bench-mlops
+.PHONY: training-env train-demo mlops-loop test-mlops bench-mlops bench-mlops-tune
 
 TRAINING_LOCK := wheelhouse/locks/training-linux-$(HOST_ARCH).txt
 
@@ -34,5 +34,9 @@ mlops-loop: training-env $(VENV)/.installed ## traces -> train knn -> evaluate -
 test-mlops: training-env $(VENV)/.installed ## the tests that need the training env: parity with llmrouter-lib, the loop
 	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m pytest -q tests/mlops -m training
 
-bench-mlops: training-env ## benchmark: trained routers vs baselines on the public routing data
+bench-mlops: training-env ## benchmark: trained routers vs baselines on the public routing data (both datasets)
 	$(TRAINING_PY) -m bench.mlops_llmrouter --cost-weights 0,0.3
+	$(TRAINING_PY) -m bench.mlops_routellm
+
+bench-mlops-tune: training-env ## hyperparameters of knn, svm, mlp, mf, graph by 5-fold CV on the train split (~30 min)
+	$(TRAINING_PY) -m bench.mlops_llmrouter --tune knn,svm,mlp,mf,graph

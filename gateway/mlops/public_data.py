@@ -3,8 +3,9 @@
 - `llmrouter/{train,test}.json`: 9 open models, 0/1 correctness per query; `default_llm.json` prices.
   Cost per call is estimated from list prices: prompt tokens ~ 1.3 x words, 200 completion tokens
   (the files carry no token counts); it orders models as their prices do.
-- `routellm/`: GPT-4 vs Mixtral correctness on MMLU and GSM8K (decontaminated as RouteLLM does);
-  cost is 1 for the strong model and 0 for the weak one, so total cost = number of strong calls.
+- `routellm/`: GPT-4 vs Mixtral correctness on MMLU and GSM8K, GPT-4 judge scores on MT-Bench
+  (decontaminated as RouteLLM does); cost is 1 for the strong model and 0 for the weak one, so
+  total cost = number of strong calls.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ STRONG, WEAK = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 
 
 def routellm_benchmark(name: str, root: Path = SHARED) -> RoutingDataset:
-    """`gsm8k` or `mmlu`: columns (weak, strong) = (Mixtral, GPT-4), quality 0/1, cost 0/1."""
+    """`gsm8k`, `mmlu` or `mt_bench`: columns (weak, strong) = (Mixtral, GPT-4), cost 0/1; quality
+    0/1 (correct), or for `mt_bench` the judge score / 10 (see `mt_bench`)."""
+    if name == "mt_bench":
+        return mt_bench(root)
     evals = root / "routellm" / "routellm" / "evals" / name
     bad = _contaminated(evals / "contaminated_prompts.jsonl")
     files = [evals / "gsm8k_responses.csv"] if name == "gsm8k" else sorted((evals / "responses").glob("*.csv"))
@@ -64,3 +68,26 @@ def routellm_benchmark(name: str, root: Path = SHARED) -> RoutingDataset:
     q = np.array(quality, dtype=float)
     cost = np.tile([0.0, 1.0], (len(queries), 1))
     return RoutingDataset(queries, [WEAK, STRONG], q, cost, np.full_like(q, np.nan))
+
+
+def mt_bench(root: Path = SHARED, decontaminate: bool = True) -> RoutingDataset:
+    """MT-Bench as RouteLLM evaluates it (`routellm/evals/benchmarks.py`, class MTBench): one row
+    per question, routed on its first turn's text; the routed model answers both turns, so a
+    model's quality on a row is the mean of its two GPT-4 judge scores (1-10), divided by 10 to
+    stay in [0, 1] (x 10 gives back the judge scale; the row mean is the all-turns mean because
+    every question has two turns). `decontaminate` drops, as RouteLLM does, every question either
+    of whose turns is in `contaminated_prompts.jsonl` (8 of 80)."""
+    evals = root / "routellm" / "routellm" / "evals" / "mt_bench"
+    bad = _contaminated(evals / "contaminated_prompts.jsonl") if decontaminate else set()
+    questions = [json.loads(line) for line in (evals / "question.jsonl").read_text().splitlines() if line.strip()]
+    scores: dict[tuple[int, str], list[float]] = {}
+    for line in (evals / "judgements.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            scores.setdefault((row["question_id"], row["model"]), []).append(float(row["score"]))
+    weak_key = next(model for _, model in scores if "ixtral" in model)
+    kept = [q for q in questions if not bad.intersection(q["turns"])]
+    quality = np.array([[np.mean(scores[q["question_id"], weak_key]), np.mean(scores[q["question_id"], STRONG])]
+                        for q in kept]) / 10
+    cost = np.tile([0.0, 1.0], (len(kept), 1))
+    return RoutingDataset([q["turns"][0] for q in kept], [WEAK, STRONG], quality, cost, np.full_like(quality, np.nan))

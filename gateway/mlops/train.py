@@ -130,6 +130,7 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     heldout: list[str] = []
     if (data / "heldout.jsonl").exists():
         heldout = [json.loads(line)["query"] for line in (data / "heldout.jsonl").read_text().splitlines() if line]
+    if heldout:  # none when the caller scores through the artifact only (gateway.mlops.tune)
         heldout_vectors = embed_texts(heldout)
         np.save(out / "embeddings_heldout.npy", heldout_vectors)
         lookup.update(zip(heldout, heldout_vectors, strict=True))
