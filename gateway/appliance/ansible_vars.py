@@ -11,7 +11,7 @@ import ipaddress
 
 import yaml
 
-from gateway.appliance import revocation, tlsfront
+from gateway.appliance import firewall, revocation, tlsfront
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Manifest, Service
 
@@ -87,7 +87,14 @@ def variables(m: Manifest, sha256: str) -> dict:
             "domain": m.site.domain,
             "manifest_sha256": sha256,
             "hosts": {
-                h.name: {"addresses": list(h.addresses), "roles": list(h.roles), "os": h.os} for h in m.hosts
+                h.name: {"addresses": list(h.addresses), "roles": list(h.roles), "os": h.os, "firewall": h.firewall}
+                for h in m.hosts
+            },
+            # The firewall role installs firewall/<host>.* under these names (firewalld hosts only).
+            "firewall": {
+                "egress": m.firewall.egress,
+                "firewalld_zone": firewall.ZONE,
+                "firewalld_policy": firewall.EGRESS_POLICY,
             },
             "services": {s.name: _service(m, s) for s in m.services},
             "clients": {c.name: {"hosts": list(c.hosts)} for c in m.clients},

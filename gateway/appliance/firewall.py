@@ -1,7 +1,9 @@
-"""Per-host firewall rules from the manifest flows: an nftables ruleset and, for RHEL, a firewalld zone.
+"""Per-host firewall rules from the manifest flows: an nftables ruleset and, for firewalld hosts, a zone and a policy.
 
 Everything is denied unless a flow allows it; each flow becomes one commented rule per address family.
-The `canonical()` form of each rule is what the audit compares with `nft -j list ruleset`.
+The `canonical()` form of each rule is what the audit compares with `nft -j list ruleset`. Every host
+gets the nft file (auditors read it); hosts with `firewall: firewalld` also get the same rules as a
+firewalld zone (ingress) and, with egress drop, a firewalld policy (egress), both from `rules_for()`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from gateway.appliance.manifest import Flow, Manifest
 
 TABLE = "appliance"  # one table of our own: reloading it never touches other tables
 DROP_COMMENT = "drop: not in the manifest"
+ZONE = TABLE  # the firewalld zone: /etc/firewalld/zones/appliance.xml, the default zone
+EGRESS_POLICY = "appliance-egress"  # /etc/firewalld/policies/<name>.xml; firewalld allows 17 characters
+# IPv6 neighbour discovery the host must send (nft name -> firewalld icmptype), or IPv6 stops working.
+_ND_OUT = {
+    "nd-neighbor-solicit": "neighbour-solicitation",
+    "nd-neighbor-advert": "neighbour-advertisement",
+    "nd-router-solicit": "router-solicitation",
+}
 
 # (nft statement, canonical form as the audit reads it back from `nft -j`), per chain.
 _BASE_IN = [
@@ -37,9 +47,9 @@ _BASE_OUT = [
     ),
     ('oif "lo" accept comment "base: loopback"', "meta oif == lo accept"),
     (
-        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept "
+        f"icmpv6 type {{ {', '.join(_ND_OUT)} }} accept "
         'comment "base: IPv6 neighbour discovery"',
-        "icmpv6 type == {nd-neighbor-advert,nd-neighbor-solicit,nd-router-solicit} accept",
+        f"icmpv6 type == {{{','.join(sorted(_ND_OUT))}}} accept",
     ),
 ]
 _TAIL = (f'counter comment "{DROP_COMMENT}"', "counter")
@@ -161,30 +171,95 @@ def nftables(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def firewalld_zone(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
-    """Ingress only: firewalld zones have no egress filter (RHEL hosts may load the nft file instead)."""
+def files(m: Manifest, host: str) -> dict[str, str]:
+    """Generated firewall file (relative to the output) -> what it is, for one host."""
+    out = {f"firewall/{host}.nft": "nft"}
+    if m.host(host).firewall == "firewalld":
+        out[f"firewall/{host}.firewalld.xml"] = "zone"
+        if m.firewall.egress == "drop":
+            out[f"firewall/{host}.firewalld-policy.xml"] = "policy"
+    return out
+
+
+def render(kind: str, m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
+    return {"nft": nftables, "zone": firewalld_zone, "policy": firewalld_policy}[kind](
+        m, host, manifest_name, sha256
+    )
+
+
+def _xml_head(manifest_name: str, sha256: str, install: str) -> list[str]:
     hdr = header(manifest_name, sha256, "  ").rstrip("\n")
-    lines = [
-        '<?xml version="1.0" encoding="utf-8"?>',
-        f"<!--\n{hdr}\n  Install as /etc/firewalld/zones/{TABLE}.xml"
-        f" on {host} and bind the host's interfaces to it.\n-->",
+    return ['<?xml version="1.0" encoding="utf-8"?>', f"<!--\n{hdr}\n  {install}\n-->"]
+
+
+def _xml_comment(text: str) -> str:
+    # A comment is not parsed for markup; it only may not hold "--" (or end with "-").
+    while "--" in text:
+        text = text.replace("--", "-")
+    return f"  <!-- {text.rstrip('-')} -->"
+
+
+def _rich_rules(r: Rule, where: str) -> list[str]:
+    """One rich rule per address of a Rule: `where` is source (ingress) or destination (egress)."""
+    fam = "ipv4" if r.family == "ip" else "ipv6"
+    lines = [_xml_comment(r.comment)]
+    for a in r.addrs:
+        lines += [
+            f'  <rule family="{fam}">',
+            f"    <{where} address={quoteattr(a)}/>",
+            f'    <port port="{r.port}" protocol="{r.proto}"/>',
+            "    <accept/>",
+            "  </rule>",
+        ]
+    return lines
+
+
+def firewalld_zone(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
+    """Ingress: the flows to this host's services. A zone filters nothing outbound (see firewalld_policy)."""
+    lines = _xml_head(
+        manifest_name,
+        sha256,
+        f"Install as /etc/firewalld/zones/{ZONE}.xml on {host} and make it the default zone "
+        "(the firewall role does both).",
+    )
+    lines += [
         '<zone target="DROP">',
-        f"  <short>{TABLE}</short>",
+        f"  <short>{ZONE}</short>",
         "  <description>" + escape(f"Flows of {m.site.name} to {host}; everything else is dropped.")
         + "</description>",
     ]
     for r in rules_for(m, host):
-        if r.chain != "input":
-            continue
-        lines.append(f"  <!-- {escape(r.comment).replace('--', '-')} -->")
-        for a in r.addrs:
-            fam = "ipv4" if r.family == "ip" else "ipv6"
-            lines += [
-                f'  <rule family="{fam}">',
-                f"    <source address={quoteattr(a)}/>",
-                f'    <port port="{r.port}" protocol="{r.proto}"/>',
-                "    <accept/>",
-                "  </rule>",
-            ]
+        if r.chain == "input":
+            lines += _rich_rules(r, "source")
     lines.append("</zone>")
+    return "\n".join(lines) + "\n"
+
+
+def firewalld_policy(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
+    """Egress (firewall.egress: drop): HOST -> ANY, target DROP, accepting the flows this host starts.
+
+    firewalld accepts replies (established, related) and loopback before any policy, as the nft
+    output chain does; IPv6 neighbour discovery is accepted here like the nft file's base rule.
+    """
+    lines = _xml_head(
+        manifest_name,
+        sha256,
+        f"Install as /etc/firewalld/policies/{EGRESS_POLICY}.xml on {host} (firewalld 0.9 or later).",
+    )
+    lines += [
+        '<policy target="DROP">',
+        '  <ingress-zone name="HOST"/>',
+        '  <egress-zone name="ANY"/>',
+        f"  <short>{EGRESS_POLICY}</short>",
+        "  <description>"
+        + escape(f"Connections {host} may open (flows of {m.site.name}); everything else is dropped.")
+        + "</description>",
+        _xml_comment("base: IPv6 neighbour discovery"),
+    ]
+    for icmp in _ND_OUT.values():
+        lines += ['  <rule family="ipv6">', f'    <icmp-type name="{icmp}"/>', "    <accept/>", "  </rule>"]
+    for r in rules_for(m, host):
+        if r.chain == "output":
+            lines += _rich_rules(r, "destination")
+    lines.append("</policy>")
     return "\n".join(lines) + "\n"

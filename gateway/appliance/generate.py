@@ -17,9 +17,8 @@ def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
     m, name, sha = loaded.manifest, loaded.path.name, loaded.sha256
     out: dict[str, str] = {}
     for h in m.hosts:
-        out[f"firewall/{h.name}.nft"] = firewall.nftables(m, h.name, name, sha)
-        if h.os == "rhel":
-            out[f"firewall/{h.name}.firewalld.xml"] = firewall.firewalld_zone(m, h.name, name, sha)
+        for rel, kind in firewall.files(m, h.name).items():
+            out[rel] = firewall.render(kind, m, h.name, name, sha)
     for host in tlsfront.hosts(m):
         out[f"tls-front/{host}.conf"] = tlsfront.nginx_stream(m, host, name, sha)
     out["ansible-vars.yml"] = ansible_vars.to_yaml(m, name, sha)
@@ -49,6 +48,6 @@ def generate(loaded: Loaded, out: Path, with_pki: bool = True, render: bool = Tr
 def documents_names(loaded: Loaded) -> list[str]:
     """Per-host files the manifest wants; others in PER_HOST_DIRS belong to removed hosts or fronts."""
     m = loaded.manifest
-    return [
-        f"firewall/{h.name}.{ext}" for h in m.hosts for ext in (["nft", "firewalld.xml"] if h.os == "rhel" else ["nft"])
-    ] + [f"tls-front/{host}.conf" for host in tlsfront.hosts(m)]
+    return [rel for h in m.hosts for rel in firewall.files(m, h.name)] + [
+        f"tls-front/{host}.conf" for host in tlsfront.hosts(m)
+    ]

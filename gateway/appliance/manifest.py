@@ -114,13 +114,31 @@ class Network(_Model):
     description: str = ""
 
 
+# The firewall each OS runs unless the host says otherwise (RHEL ships firewalld, Debian nftables).
+FIREWALL_BY_OS = {"debian": "nftables", "rhel": "firewalld"}
+
+
 class Host(_Model):
     name: Name
     addresses: list[Address] = Field(min_length=1)
     roles: list[Role] = Field(default_factory=list)
-    os: Literal["debian", "rhel"] = Field("debian", description="rhel hosts also get a firewalld zone.")
+    os: Literal["debian", "rhel"] = Field("debian", description="Also decides the default `firewall`.")
+    firewall: Literal["nftables", "firewalld"] | None = Field(
+        None,
+        description="What enforces the flows on this host: nftables (the generated nft file, loaded by "
+        "nftables.service) or firewalld (a generated zone and, with egress drop, an egress policy). "
+        "Default: nftables for os debian, firewalld for os rhel. Every host also gets the nft file.",
+    )
     dns_names: list[DnsName] = Field(default_factory=list, description="Extra DNS names (SANs).")
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _firewall_from_os(cls, data):
+        # Resolved here so that every generator reads one value; an unknown os is reported by its own field.
+        if isinstance(data, dict) and data.get("firewall") is None:
+            return {**data, "firewall": FIREWALL_BY_OS.get(data.get("os", "debian"))}
+        return data
 
 
 class Tls(_Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from gateway.appliance import revocation, tlsfront
+from gateway.appliance import firewall, revocation, tlsfront
 from gateway.appliance.errors import ToolError
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Manifest
@@ -88,6 +88,16 @@ def _fronts(m: Manifest) -> list[str]:
     return lines
 
 
+def _firewall_cell(m: Manifest, host: str) -> str:
+    """`nftables: firewall/h.nft`, or the firewalld files with the nft file as the rules' reference form."""
+    generated = firewall.files(m, host)
+    if m.host(host).firewall == "nftables":
+        return f"nftables: {', '.join(generated)}"
+    xml = [rel for rel, kind in generated.items() if kind != "nft"]
+    nft = next(rel for rel, kind in generated.items() if kind == "nft")
+    return f"firewalld: {', '.join(xml)} (same rules in nft form: {nft})"
+
+
 def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
     ca = m.ca
     lines = [
@@ -108,7 +118,7 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
     ]
     fronts = tlsfront.hosts(m)
     for h in m.hosts:
-        fw = f"firewall/{h.name}.nft" + (f", firewall/{h.name}.firewalld.xml" if h.os == "rhel" else "")
+        fw = _firewall_cell(m, h.name)
         front = f"tls-front/{h.name}.conf" if h.name in fronts else "-"
         lines.append(f"| {h.name} | {', '.join(h.addresses)} | {', '.join(h.roles)} | {h.os} | {fw} | {front} |")
     lines += ["", "## External networks", "", "| Network | CIDR | Kind | Description |", "|---|---|---|---|"]

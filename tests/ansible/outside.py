@@ -1,7 +1,7 @@
-"""The single-node test site as seen from outside the node: its addresses, and a user's HTTPS call.
+"""The test sites as seen from outside the node: their addresses, a TCP probe, and a user's HTTPS call.
 
-Shared by the site test (tests/ansible/test_site.py) and the bundle's install test
-(tests/bundle/test_offline_install.py), which boot the same layout.
+Shared by the site test (tests/ansible/test_site.py), the firewalld test (tests/ansible/test_firewalld.py)
+and the bundle's install test (tests/bundle/test_offline_install.py), which boot the same layout.
 """
 
 from __future__ import annotations
@@ -11,9 +11,31 @@ import sys
 from pathlib import Path
 
 NODE_ADDRESS = "198.18.0.10"
+PEER_ADDRESS = "198.18.0.1"  # the client namespace's end of the link
 USER_ADDRESS = "198.19.20.5"  # in the manifest's `users` network: may reach the load balancer only
+ADMIN_ADDRESS = "198.19.10.5"  # in the manifest's `ops` network
 DOMAIN = "appliance.internal"
 HTTPS_CLIENT = Path(__file__).with_name("https_client.py")
+
+
+# A TCP connect, from `source` when given: open, refused (the SYN got through, nothing listens) or
+# dropped (no answer: a firewall ate it). Runs under the host's python3 and the node's.
+_PROBE = ("import socket,sys\ns=socket.socket();s.settimeout(3)\nif sys.argv[1]: s.bind((sys.argv[1],0))\n"
+          "try:\n s.connect((sys.argv[2],int(sys.argv[3])));print('open')\n"
+          "except socket.timeout:\n print('dropped')\nexcept ConnectionRefusedError:\n print('refused')\n"
+          "except OSError as e:\n print('error', e.errno)\n")
+
+
+def tcp_outcome(node, address: str, port: int, source: str = USER_ADDRESS) -> str:
+    """A connection from the client namespace to `address:port`."""
+    out = node.client([sys.executable, "-c", _PROBE, source, address, str(port)], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def tcp_outcome_from_node(node, address: str, port: int) -> str:
+    """A connection the node itself opens (its output chain, its egress policy)."""
+    out = node.exec(["python3", "-c", _PROBE, "", address, str(port)], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 def master_key(site: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.ansible.container import ansible_bin, booted_node
-from tests.ansible.outside import NODE_ADDRESS, USER_ADDRESS, master_key, user_https
+from tests.ansible.outside import NODE_ADDRESS, master_key, tcp_outcome, user_https
 from tests.ansible.playbook import REPO, generate_site, run_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
@@ -86,19 +86,11 @@ def test_gateway_refuses_a_request_without_the_key(installed, site):
     assert answer["status"] == 401
 
 
-def _tcp_outcome(node, address: str, port: int, source: str = USER_ADDRESS) -> str:
-    probe = ("import socket,sys\ns=socket.socket();s.settimeout(3);s.bind((sys.argv[1],0))\n"
-             "try:\n s.connect((sys.argv[2],int(sys.argv[3])));print('open')\n"
-             "except socket.timeout:\n print('dropped')\nexcept ConnectionRefusedError:\n print('refused')\n")
-    out = node.client([sys.executable, "-c", probe, source, address, str(port)], capture_output=True, text=True)
-    return out.stdout.strip()
-
-
 def test_ports_the_manifest_does_not_declare_are_dropped(installed):
     node, _, _ = installed
-    assert _tcp_outcome(node, NODE_ADDRESS, 443) == "open"
+    assert tcp_outcome(node, NODE_ADDRESS, 443) == "open"
     for port in (5432, 6379, 8333, 4000, 14000, 80):
-        assert _tcp_outcome(node, NODE_ADDRESS, port) == "dropped", port
+        assert tcp_outcome(node, NODE_ADDRESS, port) == "dropped", port
     ruleset = node.exec(["nft", "list", "table", "inet", "appliance"], capture_output=True, text=True)
     dropped = re.search(r"counter packets (\d+) bytes \d+ comment \"drop: not in the manifest\"", ruleset.stdout)
     assert dropped and int(dropped.group(1)) > 0, ruleset.stdout

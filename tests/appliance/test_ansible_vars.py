@@ -39,3 +39,10 @@ def test_every_host_resolves_service_names_to_where_they_run(example):
     assert hosts["gw1"]["postgresql.appliance.internal"] == "198.18.1.20"
     assert hosts["db1"]["postgresql.appliance.internal"] == "127.0.0.1"
     assert "ssh-gw1.appliance.internal" not in hosts["gw1"]
+
+
+def test_each_host_names_its_firewall_and_the_firewalld_names_are_given(example):
+    v = _vars(example, "ha")
+    assert v["hosts"]["db1"]["firewall"] == "firewalld"  # os: rhel
+    assert v["hosts"]["gw1"]["firewall"] == "nftables"
+    assert v["firewall"] == {"egress": "drop", "firewalld_zone": "appliance", "firewalld_policy": "appliance-egress"}

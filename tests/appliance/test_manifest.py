@@ -122,6 +122,35 @@ def test_ca_lifetimes_must_nest():
     assert "leaf_validity_days must not exceed intermediate_validity_days" in _errors(data)[0]
 
 
+def test_firewall_defaults_from_the_os_and_an_explicit_value_wins():
+    data = _single()
+    data["hosts"] = [
+        {"name": "deb", "addresses": ["198.18.0.10"]},
+        {"name": "rhel", "addresses": ["198.18.0.11"], "os": "rhel"},
+        {"name": "deb-fwd", "addresses": ["198.18.0.12"], "os": "debian", "firewall": "firewalld"},
+        {"name": "rhel-nft", "addresses": ["198.18.0.13"], "os": "rhel", "firewall": "nftables"},
+    ]
+    data["services"] = [
+        {"name": "ssh", "kind": "ssh", "host": "deb", "port": 22, "tls": {"mode": "none", "reason": "SSH."}}
+    ]
+    data["clients"], data["flows"] = [], []
+    m = parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
+    assert {h.name: h.firewall for h in m.hosts} == {
+        "deb": "nftables",
+        "rhel": "firewalld",
+        "deb-fwd": "firewalld",
+        "rhel-nft": "nftables",
+    }
+
+
+def test_unknown_firewall_names_the_host_and_the_choices():
+    data = _single()
+    data["hosts"][0]["firewall"] = "iptables"
+    problems = _errors(data)
+    assert len(problems) == 1 and "hosts[0].firewall" in problems[0], problems
+    assert "nftables" in problems[0] and "firewalld" in problems[0], problems
+
+
 def test_manifest_is_immutable(example):
     m = example("single-node").manifest
     with pytest.raises(ValueError):
