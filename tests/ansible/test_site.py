@@ -193,6 +193,55 @@ def test_services_run_as_their_own_users_with_keys_0600(installed):
     assert modes and set(modes) == {"600"}, out.stdout
 
 
+
+def test_the_load_balancer_probes_the_gateway_unprivileged_and_nginx_follows_its_list(installed, site):
+    """appliance-lb-health: its own user and key copy, a real mTLS probe to the gateway; the path unit
+    reloads nginx when the list changes; a restarted checker starts from the list it left."""
+    node, _, _ = installed
+    lst = "/etc/nginx/appliance-lb/upstreams.conf"
+
+    def sh(script: str) -> str:
+        return node.exec(["sh", "-c", script], capture_output=True, text=True).stdout
+
+    def workers() -> str:
+        return sh("pgrep -f '^nginx: worker process' | sort")
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.3)
+
+    state = sh("systemctl is-active appliance-lb-health.service appliance-lb-reload.path; "
+               "systemctl show -p NRestarts --value appliance-lb-health; "
+               "ps -o user:32= -p \"$(systemctl show -p MainPID --value appliance-lb-health)\"; "
+               "stat -c '%a %U' /etc/appliance-lb-health/loadbalancer.key " + lst)
+    expected = ["active", "active", "0", "appliance-lb", "600", "appliance-lb", "644", "appliance-lb"]
+    assert state.split() == expected, state  # running, never restarted, its own user, key 0600
+    once = sh("runuser -u appliance-lb -- /usr/local/sbin/appliance-lb-health --once 2>&1; echo exit=$?")
+    assert once.split("\n")[:2] == ["gateway: ready (HTTP 200)", "exit=0"], once
+    original = sh(f"cat {lst}")
+    assert re.search(r"^server gateway\.appliance\.internal:\d+ max_fails=2 fail_timeout=10s;  # gateway$",
+                     original, re.M), original
+
+    # With the checker stopped, a list marking the gateway down reaches nginx through the path unit.
+    sh("systemctl stop appliance-lb-health")
+    before = workers()
+    sh(f"sed 's/;  # gateway$/ down;  # gateway/' {lst} > {lst}.edit && chown appliance-lb {lst}.edit "
+       f"&& mv {lst}.edit {lst}")
+    wait_for(lambda: workers() != before, "nginx was not reloaded for the changed list")
+    assert user_https(node, site, "/health/readiness/dependencies")["status"] == 502  # no gateway in the list
+    # Started again, the checker reads the gateway as down from its list; that is every gateway here,
+    # so it writes the list with none down at once (fail open), and marks it ready once it passes.
+    edited = workers()
+    sh("systemctl start appliance-lb-health")
+    wait_for(lambda: sh(f"cat {lst}") == original, "the checker did not write its list again")
+    wait_for(lambda: workers() != edited, "nginx was not reloaded for the list the checker wrote")
+    wait_for(lambda: "gateway: ready (HTTP 200): back in nginx's list"
+             in sh("journalctl -u appliance-lb-health -o cat --no-pager"), "the checker did not see the gateway ready")
+    assert user_https(node, site, "/health/readiness/dependencies")["status"] == 200
+
+
 @pytest.fixture(scope="module")
 def local_site(tmp_path_factory) -> Path:
     return generate_site(tmp_path_factory.mktemp("local"), REPO / "examples/appliance/single-node/appliance.yaml")
