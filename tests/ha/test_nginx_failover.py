@@ -32,6 +32,7 @@ DURATION_S = 20.0
 SIGTERM_AT_S = 6.0
 SIGKILL_AT_S = 13.0
 UPSTREAM_LATENCY_MS = 200
+KILL_TEARDOWN_S = 0.5
 
 
 def gateway_config(tmp_path, upstream, redis_port: int):
@@ -93,7 +94,12 @@ def test_failover_behind_nginx_loses_only_requests_in_flight(tmp_path, pki, upst
     # does not replay a POST once sent). So: a few failures, right at the signal, none later.
     term_failures = [s for s in at_term + between if not s.ok]
     assert len(term_failures) <= CONCURRENCY and all(s.started < t_term + 2 for s in term_failures), report
-    # SIGKILL: only requests in flight may fail; every request started after the kill succeeds
-    assert windows[3].failed <= CONCURRENCY and windows[4].failed == 0, report
+    # SIGKILL: only requests in flight may fail, and every request started once the process is gone
+    # succeeds. The kernel tears a killed process down in some milliseconds (longer on a loaded
+    # machine); a POST nginx sends in that time on a keep-alive connection to it is lost like one in
+    # flight (seen in CI: 13.04 -> 13.05 s with the kill at 13.00 s).
+    kill_failures = [s for s in at_kill + after if not s.ok]
+    assert len(kill_failures) <= CONCURRENCY, report
+    assert all(s.started < t_kill + KILL_TEARDOWN_S for s in kill_failures), report
     assert windows[0].failed == 0, report
     assert windows[2].total > 0 and windows[4].total > 0, report
