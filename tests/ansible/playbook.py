@@ -100,3 +100,12 @@ def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", ex
     (site.parent / f"playbook-{len(runs) + 1}.log").write_text(
         f"# {' '.join(args) or 'apply'}: {elapsed:.0f} s\n" + proc.stdout + "\n--- stderr ---\n" + proc.stderr)
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def apply_twice(site: Path, node) -> tuple[PlaybookRun, PlaybookRun]:
+    """site.yml applied twice (the second run is what idempotence is judged on); both must succeed."""
+    first = run_playbook(site, node)
+    assert first.returncode == 0, first.tail()
+    second = run_playbook(site, node)
+    assert second.returncode == 0, second.tail()
+    return first, second

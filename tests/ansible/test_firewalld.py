@@ -28,7 +28,7 @@ from tests.ansible.outside import (
     tcp_outcome,
     tcp_outcome_from_node,
 )
-from tests.ansible.playbook import ARCH, REPO, generate_site, run_playbook
+from tests.ansible.playbook import ARCH, REPO, apply_twice, generate_site, run_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 
@@ -68,11 +68,7 @@ def installed(site):
     """The node after two runs of site.yml; yields (node, first run, second run)."""
     with booted_node("gwt-fwd", address=f"{NODE_ADDRESS}/24") as node:
         _load_nftables_first(node, site)
-        first = run_playbook(site, node)
-        assert first.returncode == 0, first.tail()
-        second = run_playbook(site, node)
-        assert second.returncode == 0, second.tail()
-        yield node, first, second
+        yield node, *apply_twice(site, node)
 
 
 def test_second_run_changes_nothing(installed):

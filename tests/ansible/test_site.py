@@ -19,7 +19,7 @@ import pytest
 
 from tests.ansible.container import ansible_bin, booted_node
 from tests.ansible.outside import NODE_ADDRESS, master_key, tcp_outcome, user_https
-from tests.ansible.playbook import REPO, generate_site, run_playbook
+from tests.ansible.playbook import REPO, apply_twice, generate_site, run_playbook
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 
@@ -34,11 +34,7 @@ def site(tmp_path_factory) -> Path:
 def installed(site):
     """One node, the playbook applied twice; yields (node, first run, second run)."""
     with booted_node("gwt-node1", address=f"{NODE_ADDRESS}/24") as node:
-        first = run_playbook(site, node)
-        assert first.returncode == 0, first.tail()
-        second = run_playbook(site, node)
-        assert second.returncode == 0, second.tail()
-        yield node, first, second
+        yield node, *apply_twice(site, node)
 
 
 def test_second_run_changes_nothing(installed):
