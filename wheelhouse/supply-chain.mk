@@ -16,13 +16,19 @@ export TORCH_CPU_WHEELS
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar
 SUPPLY_CHAIN_TESTS := $(PY) -m pytest -q -p no:cacheprovider
+# Install complete hash-pinned locks into a venv without resolving anything: --no-deps, because a
+# resolver (Debian's pip 23.0.1) may still reach for a newer release to satisfy an extra; then pip
+# check and the lock-closure check prove the set is whole (docs/supply-chain.md, "Installs never
+# resolve"). $(call locked_install,VENV,LOCKS,[extra pip options])
+locked_install = $(foreach lock,$(2),$(CLEAN_PIP) $(1)/bin/python -m pip install -q --no-deps --require-hashes $(3) -r $(lock) && ) \
+	$(CLEAN_PIP) $(1)/bin/python wheelhouse/tools/closure.py --pip-check $(2)
 
 .PHONY: lock lock-check wheelhouse wheelhouse-training verify-offline images image-training \
 	test-images test-images-amd64 test-supply-chain supply-chain-deps
 
 $(TOOLS)/.installed: wheelhouse/locks/tools-linux-$(HOST_ARCH).txt
 	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(TOOLS)
-	$(CLEAN_PIP) $(TOOLS_PY) -m pip install -q --require-hashes -r $<
+	$(call locked_install,$(TOOLS),$<)
 	@touch $@
 
 supply-chain-deps: ## Debian packages for images and arm64 emulation (root)

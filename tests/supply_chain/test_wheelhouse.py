@@ -14,6 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import closure
 import fetch
 import lock
 import pytest
@@ -258,3 +259,9 @@ def test_an_sdist_only_package_is_built_on_arm64_under_qemu(wheelhouse_dist: Pat
     lock_file = _lock_for(tmp_path, "armbuilt==2.0", sdist)
     built = fetch.fill(lock_file, "linux-arm64", tmp_path / "out", source=_local(tmp_path / "index"))
     assert built and built[0].endswith("(built for linux-arm64)")
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_runtime_lock_is_complete_against_its_own_wheels(wheelhouse_dist: Path, platform: str):
+    lock_path = fetch.LOCKS / f"runtime-{platform}.txt"
+    assert closure.check(lock_path, closure.wheel_metadata(wheelhouse_dist / platform), platform) == []
