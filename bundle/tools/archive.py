@@ -1,4 +1,4 @@
-"""SHA256SUMS and the reproducible `.tar.zst`.
+"""The reproducible `.tar.zst` (its SHA256SUMS is written by `gateway.sums`).
 
 The tar is written here rather than by GNU tar so that every header field is fixed: members sorted
 by path (parents first), mtime = SOURCE_DATE_EPOCH, uid/gid 0, uname/gname "root", modes 0644 or
@@ -22,26 +22,16 @@ from pathlib import Path
 
 from bundle.tools.errors import BundleError
 from bundle.tools.inputs import Entry
+from gateway.sums import atomic_write, sha256_file
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # tar's default record size: the archive is padded to a multiple of it
 CHUNK = 1 << 20
-SUMS = "SHA256SUMS"
 SIG = "SHA256SUMS.sig"
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def entry_sha256(e: Entry) -> str:
-    return hashlib.sha256(e.data).hexdigest() if e.data is not None else file_sha256(e.source)
-
-
-def sums_text(hashes: dict[str, str]) -> bytes:
-    """`sha256sum -c` format, sorted by path (byte order, as `LC_ALL=C sort`)."""
-    return "".join(f"{hashes[p]}  {p}\n" for p in sorted(hashes, key=lambda p: p.encode())).encode()
+    return hashlib.sha256(e.data).hexdigest() if e.data is not None else sha256_file(e.source)
 
 
 def _member_order(paths: list[str]) -> list[tuple[str, bool]]:
@@ -113,29 +103,22 @@ def _write_members(out: _HashingWriter, top: str, entries: list[Entry], hashes: 
 
 def write_tar_zst(out: Path, top: str, entries: list[Entry], hashes: dict[str, str], mtime: int,
                   level: int) -> Written:
-    """Write `<top>/...` as a zstd-compressed tar to `out` (via a temporary file, renamed at the end)."""
+    """Write `<top>/...` as a zstd-compressed tar to `out` (atomically: whole or not at all)."""
     zstd = shutil.which("zstd")
     if not zstd:
         raise BundleError("zstd not found: install the Debian package zstd")
     if not 1 <= level <= 19:
         raise BundleError(f"--zstd-level {level}: use 1..19")
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(tmp, "wb") as dst:
-            proc = subprocess.Popen([zstd, f"-{level}", "-T0", "-q", "-c"], stdin=subprocess.PIPE, stdout=dst,
-                                    bufsize=0)
-            writer = _HashingWriter(proc.stdin)
-            try:
-                _write_members(writer, top, entries, hashes, mtime)
-            except BrokenPipeError:
-                raise BundleError(f"zstd stopped while {tmp} was being written (disk full?)") from None
-            finally:
-                proc.stdin.close()
-                rc = proc.wait()
-            if rc != 0:
-                raise BundleError(f"zstd exited with status {rc} writing {tmp}")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return Written(out, out.stat().st_size, file_sha256(out), writer.hash.hexdigest(), writer.size)
+    with atomic_write(out) as dst:
+        proc = subprocess.Popen([zstd, f"-{level}", "-T0", "-q", "-c"], stdin=subprocess.PIPE, stdout=dst, bufsize=0)
+        writer = _HashingWriter(proc.stdin)
+        try:
+            _write_members(writer, top, entries, hashes, mtime)
+        except BrokenPipeError:
+            raise BundleError(f"zstd stopped while {out} was being written (disk full?)") from None
+        finally:
+            proc.stdin.close()
+            rc = proc.wait()
+        if rc != 0:
+            raise BundleError(f"zstd exited with status {rc} writing {out}")
+    return Written(out, out.stat().st_size, sha256_file(out), writer.hash.hexdigest(), writer.size)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 
 from bundle.tools import archive, inputs, sbom, signing  # noqa: E402
 from bundle.tools.errors import BundleError  # noqa: E402
+from gateway import sums  # noqa: E402
 
 NAME = "gateway-appliance"
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,9 +239,9 @@ def build(args: argparse.Namespace) -> int:
 
     for path, data in generated.items():
         hashes[path] = archive.entry_sha256(inputs.Entry(path, data=data))
-    sums = archive.sums_text(hashes)
+    listing = sums.format_sums(hashes)
     all_entries = entries + [inputs.Entry(p, data=d) for p, d in generated.items()] + [
-        inputs.Entry(archive.SUMS, data=sums), inputs.Entry(archive.SIG, data=signing.sign(key, sums))]
+        inputs.Entry(sums.SUMS, data=listing), inputs.Entry(archive.SIG, data=signing.sign(key, listing))]
     top = f"{NAME}-{version}"
     out = out_dir / f"{top}-{'-'.join(arches)}.tar.zst"
     written = archive.write_tar_zst(out, top, all_entries, hashes, epoch, args.zstd_level)

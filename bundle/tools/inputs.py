@@ -9,16 +9,16 @@ against it once the bundle's hashes are known (`check_own_sums`), so a damaged i
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundle.tools.errors import BundleError
+from gateway.sums import SUMS as OWN_SUMS
+from gateway.sums import unsafe_reason, verify_sums
 
 ARCHES = ("amd64", "arm64")
-OWN_SUMS = "SHA256SUMS"
 
 
 @dataclass(frozen=True)
@@ -158,9 +158,9 @@ def plan(src: Sources, sel: Selection, version: str) -> Plan:
 
 
 def _check_name(rel: str, where: Path) -> None:
-    # sha256sum escapes these in its output, which install.sh's plain line parsing would not follow.
-    if any(c in rel for c in "\n\r\\") or rel.startswith("/") or ".." in rel.split("/"):
-        raise BundleError(f"{where / rel}: the name has a newline, backslash or '..'; rename it")
+    # install.sh parses SHA256SUMS lines as they are: a name sha256sum would escape cannot be listed.
+    if reason := unsafe_reason(rel):
+        raise BundleError(f"{where / rel}: the name {reason}; rename it")
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
@@ -231,25 +231,11 @@ def entries(p: Plan) -> list[Entry]:
     return [out[k] for k in sorted(out)]
 
 
-_SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
-
-
 def check_own_sums(d: DirInput, hashes: dict[str, str]) -> None:
     """The files copied from `d` are exactly those its SHA256SUMS lists, with those hashes."""
-    sums = d.source / OWN_SUMS
-    listed: dict[str, str] = {}
-    for n, line in enumerate(sums.read_text().splitlines(), 1):
-        m = _SUMS_LINE.fullmatch(line)
-        if not m:
-            raise BundleError(f"{sums} line {n}: not '<sha256>  <file>'; run {d.made_by} again")
-        listed[m.group(2).removeprefix("./")] = m.group(1)
     prefix = d.dest + "/"
     present = {p[len(prefix):]: h for p, h in hashes.items() if p.startswith(prefix)}
-    present.pop(OWN_SUMS, None)
-    problems = [f"{n} is listed but missing" for n in sorted(listed.keys() - present.keys())]
-    problems += [f"{n} does not match its sha256 in SHA256SUMS" for n in sorted(listed.keys() & present.keys())
-                 if listed[n] != present[n]]
-    problems += [f"{n} is not listed in SHA256SUMS" for n in sorted(present.keys() - listed.keys())]
+    problems = [str(p) for p in verify_sums(d.source, present)]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise BundleError(f"{d.source}: {shown}. Nothing was signed; run {d.made_by} again")

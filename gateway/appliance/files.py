@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from gateway.sums import atomic_write
 
 GENERATOR = "gateway.appliance"
 
@@ -11,22 +12,13 @@ GENERATOR = "gateway.appliance"
 def write_bytes(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Writes only when the content changed (so re-runs leave mtimes alone); returns True if written.
 
-    The temporary file is created with `mode` already set, so a key is never readable by others,
-    not even for the moment between creation and chmod.
+    The file is replaced atomically and has `mode` before it holds a byte (`gateway.sums.atomic_write`),
+    so a key is never readable by others, not even for a moment.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.exists():
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # umask may have removed bits we want (0644)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    with atomic_write(path, mode) as fh:
+        fh.write(data)
     return True
 
 

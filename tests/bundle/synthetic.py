@@ -19,6 +19,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gateway.sums import write_sums
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_PY = ROOT / "bundle" / "tools" / "build.py"
 INSTALL_SH = ROOT / "bundle" / "install.sh"
@@ -35,12 +37,6 @@ def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data.encode() if isinstance(data, str) else data)
     path.chmod(mode)
-
-
-def _write_sums(directory: Path) -> None:
-    lines = sorted(f"{sha256(p.read_bytes())}  {p.relative_to(directory).as_posix()}"
-                   for p in directory.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
-    (directory / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
 def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
@@ -88,11 +84,11 @@ def make_repo(root: Path) -> Path:
         _write(wh / "requirements/runtime.txt",
                f"demo-pkg==1.0 \\\n    --hash=sha256:{sha256(wheel.read_bytes())}\n    # via -r runtime.in\n")
         _write(wh / "requirements/gateway.txt", f"gateway=={VERSION} --hash=sha256:{sha256(gw.read_bytes())}\n")
-        _write_sums(wh)
+        write_sums(wh)
         apt = root / f"dist/apt/linux-{arch}"
         _write(apt / f"nftables_1.0_{arch}.deb", f"deb for {arch}")
         _write(apt / "Packages", "Package: nftables\n")
-        _write_sums(apt)
+        write_sums(apt)
         _write(root / f"vendor/dist/otelcol-1.0-linux-{arch}/otelcol.tar.gz", f"otelcol {arch}")
     _write(root / "vendor/artifacts.lock.json", '{"artifacts": []}\n')
     return root

@@ -128,6 +128,16 @@ def test_a_wheel_that_does_not_match_its_wheelhouse_sha256sums_is_never_signed(r
     assert "Nothing was signed" in result.stderr and "make wheelhouse" in result.stderr
 
 
+def test_a_wheelhouse_sha256sums_naming_a_path_outside_it_is_never_signed(repo, key, tmp_path):
+    copy = shutil.copytree(repo, tmp_path / "repo")
+    with (copy / "wheelhouse/dist/linux-amd64/SHA256SUMS").open("a") as fh:
+        fh.write(f"{_sha(copy / 'README.md')}  ../../../README.md\n")
+    result = synthetic.build(copy, tmp_path / "out", key)
+    assert result.returncode == 1
+    assert "names '..'" in result.stderr and "../../../README.md" in result.stderr
+    assert "Nothing was signed" in result.stderr
+
+
 def test_a_symbolic_link_in_an_input_is_refused(repo, key, tmp_path):
     copy = shutil.copytree(repo, tmp_path / "repo")
     (copy / "docs/link.md").symlink_to("/etc/passwd")

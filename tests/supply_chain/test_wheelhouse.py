@@ -87,6 +87,28 @@ def test_a_tampered_file_is_named_by_verify(wheelhouse_dist: Path, tmp_path: Pat
         f"linux-arm64: {wheel.name} does not match its sha256 in SHA256SUMS"]
 
 
+def test_verify_refuses_a_sums_line_outside_the_wheelhouse_and_names_every_difference(tmp_path: Path):
+    directory = tmp_path / "linux-amd64"
+    (directory / "requirements").mkdir(parents=True)
+    (directory / "a.whl").write_bytes(b"a")
+    (directory / "requirements" / "runtime.txt").write_bytes(b"r")
+    fetch.write_sums(directory)
+    assert fetch.verify(directory) == []
+    (tmp_path / "outside").write_bytes(b"o")
+    with (directory / "SHA256SUMS").open("a") as fh:
+        fh.write(f"{fetch.sha256_file(tmp_path / 'outside')}  ../outside\n")
+    (directory / "a.whl").write_bytes(b"changed")
+    (directory / "requirements" / "runtime.txt").unlink()
+    (directory / "b.whl").write_bytes(b"b")
+    assert fetch.verify(directory) == [
+        f"linux-amd64: SHA256SUMS line 3: not '<sha256>  <relative path>' or names '..': "
+        f"'{fetch.sha256_file(tmp_path / 'outside')}  ../outside'",
+        "linux-amd64: requirements/runtime.txt listed in SHA256SUMS but missing",
+        "linux-amd64: b.whl not listed in SHA256SUMS",
+        "linux-amd64: a.whl does not match its sha256 in SHA256SUMS",
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.netns
 def test_the_offline_install_serves_the_demo(wheelhouse_dist: Path):

@@ -22,7 +22,6 @@ host cannot leak into the wheelhouse. Downloads are cached under $BUILD_CACHE/pi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -32,8 +31,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `gateway.sums` from the work tree (stdlib only)
 from lock import LOCKS, PLATFORMS, ROOT, SPECS, LockError, expand_sources, pinned_names  # noqa: E402
 from sdist import SdistError, add_hash, build_wheel, fetch_sdist  # noqa: E402
+
+from gateway.sums import SUMS, sha256_file, verify_sums, write_sums  # noqa: E402
 
 DIST = ROOT / "wheelhouse" / "dist"
 CACHE = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build"))
@@ -99,14 +101,6 @@ def _pip(args: list[str], **kw) -> subprocess.CompletedProcess:
 def _missing_package(stderr: str) -> str | None:
     match = re.search(r"No matching distribution found for (\S+)", stderr)
     return match.group(1) if match else None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) -> None:
@@ -256,27 +250,11 @@ def build_lock_only(platform: str, lock_set: str) -> None:
     print(f"wheelhouse/dist/{out.name}: {len(wheels)} wheels")
 
 
-def write_sums(directory: Path) -> None:
-    lines = [f"{sha256_file(p)}  {p.relative_to(directory)}"
-             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"]
-    (directory / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-
-
 def verify(directory: Path) -> list[str]:
-    """Problems with one platform's wheelhouse: missing, extra or altered files."""
-    platform = directory.name
-    sums = directory / "SHA256SUMS"
-    if not sums.exists():
-        return [f"{directory}: no SHA256SUMS; run `make wheelhouse`"]
-    listed = dict(reversed(line.split("  ", 1)) for line in sums.read_text().splitlines() if line)
-    present = {str(p.relative_to(directory)) for p in directory.rglob("*")
-               if p.is_file() and p.name != "SHA256SUMS"}
-    problems = [f"{platform}: {name} listed in SHA256SUMS but missing" for name in sorted(set(listed) - present)]
-    problems += [f"{platform}: {name} not listed in SHA256SUMS" for name in sorted(present - set(listed))]
-    for name in sorted(present & set(listed)):
-        if sha256_file(directory / name) != listed[name]:
-            problems.append(f"{platform}: {name} does not match its sha256 in SHA256SUMS")
-    return problems
+    """Problems with one platform's wheelhouse: missing, extra or altered files (gateway.sums)."""
+    if not (directory / SUMS).exists():
+        return [f"{directory}: no {SUMS}; run `make wheelhouse`"]
+    return [f"{directory.name}: {problem}" for problem in verify_sums(directory)]
 
 
 def main(argv: list[str]) -> int:
