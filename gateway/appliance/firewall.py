@@ -9,8 +9,8 @@ firewalld zone (ingress) and, with egress drop, a firewalld policy (egress), bot
 from __future__ import annotations
 
 import ipaddress
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
 
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Flow, Manifest
@@ -187,52 +187,41 @@ def render(kind: str, m: Manifest, host: str, manifest_name: str, sha256: str) -
     )
 
 
-def _xml_head(manifest_name: str, sha256: str, install: str) -> list[str]:
+def _xml(root: ET.Element, manifest_name: str, sha256: str, install: str) -> str:
+    """The document: declaration, the generated-by comment (ElementTree writes no prolog), `root` indented."""
     hdr = header(manifest_name, sha256, "  ").rstrip("\n")
-    return ['<?xml version="1.0" encoding="utf-8"?>', f"<!--\n{hdr}\n  {install}\n-->"]
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>\n<!--\n{hdr}\n  {install}\n-->\n{body}\n'
 
 
-def _xml_comment(text: str) -> str:
+def _comment(parent: ET.Element, text: str) -> None:
     # A comment is not parsed for markup; it only may not hold "--" (or end with "-").
     while "--" in text:
         text = text.replace("--", "-")
-    return f"  <!-- {text.rstrip('-')} -->"
+    parent.append(ET.Comment(f" {text.rstrip('-')} "))
 
 
-def _rich_rules(r: Rule, where: str) -> list[str]:
+def _rich_rules(parent: ET.Element, r: Rule, where: str) -> None:
     """One rich rule per address of a Rule: `where` is source (ingress) or destination (egress)."""
-    fam = "ipv4" if r.family == "ip" else "ipv6"
-    lines = [_xml_comment(r.comment)]
+    _comment(parent, r.comment)
     for a in r.addrs:
-        lines += [
-            f'  <rule family="{fam}">',
-            f"    <{where} address={quoteattr(a)}/>",
-            f'    <port port="{r.port}" protocol="{r.proto}"/>',
-            "    <accept/>",
-            "  </rule>",
-        ]
-    return lines
+        rule = ET.SubElement(parent, "rule", family="ipv4" if r.family == "ip" else "ipv6")
+        ET.SubElement(rule, where, address=a)
+        ET.SubElement(rule, "port", port=str(r.port), protocol=r.proto)
+        ET.SubElement(rule, "accept")
 
 
 def firewalld_zone(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
     """Ingress: the flows to this host's services. A zone filters nothing outbound (see firewalld_policy)."""
-    lines = _xml_head(
-        manifest_name,
-        sha256,
-        f"Install as /etc/firewalld/zones/{ZONE}.xml on {host} and make it the default zone "
-        "(the firewall role does both).",
-    )
-    lines += [
-        '<zone target="DROP">',
-        f"  <short>{ZONE}</short>",
-        "  <description>" + escape(f"Flows of {m.site.name} to {host}; everything else is dropped.")
-        + "</description>",
-    ]
+    zone = ET.Element("zone", target="DROP")
+    ET.SubElement(zone, "short").text = ZONE
+    ET.SubElement(zone, "description").text = f"Flows of {m.site.name} to {host}; everything else is dropped."
     for r in rules_for(m, host):
         if r.chain == "input":
-            lines += _rich_rules(r, "source")
-    lines.append("</zone>")
-    return "\n".join(lines) + "\n"
+            _rich_rules(zone, r, "source")
+    return _xml(zone, manifest_name, sha256, f"Install as /etc/firewalld/zones/{ZONE}.xml on {host} and make it "
+                "the default zone (the firewall role does both).")
 
 
 def firewalld_policy(m: Manifest, host: str, manifest_name: str, sha256: str) -> str:
@@ -241,25 +230,19 @@ def firewalld_policy(m: Manifest, host: str, manifest_name: str, sha256: str) ->
     firewalld accepts replies (established, related) and loopback before any policy, as the nft
     output chain does; IPv6 neighbour discovery is accepted here like the nft file's base rule.
     """
-    lines = _xml_head(
-        manifest_name,
-        sha256,
-        f"Install as /etc/firewalld/policies/{EGRESS_POLICY}.xml on {host} (firewalld 0.9 or later).",
-    )
-    lines += [
-        '<policy target="DROP">',
-        '  <ingress-zone name="HOST"/>',
-        '  <egress-zone name="ANY"/>',
-        f"  <short>{EGRESS_POLICY}</short>",
-        "  <description>"
-        + escape(f"Connections {host} may open (flows of {m.site.name}); everything else is dropped.")
-        + "</description>",
-        _xml_comment("base: IPv6 neighbour discovery"),
-    ]
+    policy = ET.Element("policy", target="DROP")
+    ET.SubElement(policy, "ingress-zone", name="HOST")
+    ET.SubElement(policy, "egress-zone", name="ANY")
+    ET.SubElement(policy, "short").text = EGRESS_POLICY
+    ET.SubElement(policy, "description").text = (
+        f"Connections {host} may open (flows of {m.site.name}); everything else is dropped.")
+    _comment(policy, "base: IPv6 neighbour discovery")
     for icmp in _ND_OUT.values():
-        lines += ['  <rule family="ipv6">', f'    <icmp-type name="{icmp}"/>', "    <accept/>", "  </rule>"]
+        rule = ET.SubElement(policy, "rule", family="ipv6")
+        ET.SubElement(rule, "icmp-type", name=icmp)
+        ET.SubElement(rule, "accept")
     for r in rules_for(m, host):
         if r.chain == "output":
-            lines += _rich_rules(r, "destination")
-    lines.append("</policy>")
-    return "\n".join(lines) + "\n"
+            _rich_rules(policy, r, "destination")
+    return _xml(policy, manifest_name, sha256,
+                f"Install as /etc/firewalld/policies/{EGRESS_POLICY}.xml on {host} (firewalld 0.9 or later).")
