@@ -1,4 +1,8 @@
-"""Build the demo KNN artifact from `examples/demo/queries.jsonl` with the real embedder.
+"""Build the demo KNN artifact from `examples/demo/queries.jsonl` with the real encoder.
+
+The encoder is the static table distilled from all-MiniLM-L6-v2 (static_embedding.py; ~40-60 s
+the first time on a machine, then cached), carried inside the artifact; pass a MiniLMEmbedder
+to build on the transformer instead.
 
 Each row of queries.jsonl is `{"query", "category", "performance": {model: score}}`; the label
 is the best-scoring model, as LLMRouter's KNNRouter does (`groupby(query).idxmax(performance)`).
@@ -22,7 +26,8 @@ import numpy as np
 
 from gateway.errors import ArtifactError
 from gateway.routing import artifact as fmt
-from gateway.routing.embedding import MODEL_NAME, MiniLMEmbedder
+from gateway.routing.embedding import MiniLMEmbedder
+from gateway.routing.static_embedding import StaticEmbedder, distilled_encoder
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "examples" / "demo"
 QUERIES = DEMO_DIR / "queries.jsonl"
@@ -45,12 +50,13 @@ def read_queries(path: Path = QUERIES) -> list[dict]:
 
 
 def build_demo_files(
-    queries_path: Path = QUERIES, embedder: MiniLMEmbedder | None = None
+    queries_path: Path = QUERIES, embedder: MiniLMEmbedder | StaticEmbedder | None = None
 ) -> dict[str, bytes]:
     """The demo artifact's files (manifest + arrays) as bytes."""
     rows = read_queries(queries_path)
-    embedder = embedder or MiniLMEmbedder()
+    embedder = embedder or distilled_encoder()
     embeddings = embedder.embed_batch([row["query"] for row in rows])
+    encoder_arrays = embedder.artifact_arrays() if isinstance(embedder, StaticEmbedder) else {}
     performance = np.array([[row["performance"][m] for m in CANDIDATES] for row in rows], dtype=np.float64)
     # np.argmax takes the first maximum, like pandas' idxmax over rows in model order.
     labels = np.argmax(performance, axis=1).astype(np.int64)
@@ -59,7 +65,7 @@ def build_demo_files(
         strategy="llmrouter-knn",
         version=f"demo-{source_digest[:12]}",
         candidates=CANDIDATES,
-        arrays={"embeddings": embeddings, "labels": labels, "performance": performance},
+        arrays={"embeddings": embeddings, "labels": labels, "performance": performance, **encoder_arrays},
         params={"n_neighbors": N_NEIGHBORS, "weights": "uniform", "metric": "cosine"},
         metrics={
             "train_rows": len(rows),
@@ -68,7 +74,7 @@ def build_demo_files(
             "source_sha256": source_digest,
         },
         embedding=fmt.EmbeddingSpec(
-            model=MODEL_NAME, dim=int(embeddings.shape[1]), max_tokens=embedder.max_tokens, normalize=True
+            model=embedder.model_name, dim=int(embeddings.shape[1]), max_tokens=embedder.max_tokens, normalize=True
         ),
     )
 

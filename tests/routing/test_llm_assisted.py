@@ -17,8 +17,9 @@ import pytest
 from gateway.errors import ArtifactError, ConfigError
 from gateway.routing.artifact import EmbeddingSpec, build_files, load_artifact, write_dir
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.embedding import MODEL_NAME
+from gateway.routing.embedding import MiniLMEmbedder
 from gateway.routing.registry import LLMInfo, StrategySettings, resolve
+from gateway.routing.static_embedding import STATIC_MODEL_NAME, StaticEmbedder
 from gateway.routing.strategies import _llm_assisted as llm
 from gateway.routing.strategies.automix import AutomixStrategy, verification_score
 from gateway.routing.strategies.causallm import CausalLMStrategy
@@ -308,7 +309,12 @@ def embed(text: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def knn_artifact(tmp_path_factory):
+    """Two 4-d training rows; the artifact carries a 4-d static encoder, so the runtime can serve it
+    (the tests route with the fake `embed` above)."""
     path = tmp_path_factory.mktemp("knn") / "artifact"
+    tokenizer = MiniLMEmbedder().load().tokenizer
+    table = np.random.default_rng(0).normal(size=(tokenizer.get_vocab_size(), 4))
+    encoder = StaticEmbedder(table, tokenizer.to_str())
     files = build_files(
         strategy="llmrouter-knn-multiround",
         version="t1",
@@ -316,9 +322,10 @@ def knn_artifact(tmp_path_factory):
         arrays={
             "embeddings": np.stack([embed("math"), embed("poem")]).astype(np.float32),
             "labels": np.array([0, 1], np.int64),
+            **encoder.artifact_arrays(),
         },
         params={"n_neighbors": 1, "metric": "cosine"},
-        embedding=EmbeddingSpec(model=MODEL_NAME, dim=4),
+        embedding=EmbeddingSpec(model=STATIC_MODEL_NAME, dim=4),
     )
     return load_artifact(write_dir(files, path))
 

@@ -10,7 +10,9 @@ import pytest
 from gateway.errors import ConfigError
 from gateway.routing.artifact import load_artifact
 from gateway.routing.demo import CANDIDATES, DEMO_DIR, build_demo_artifact, read_queries
+from gateway.routing.encoders import encoder_for
 from gateway.routing.llm_data import load_llm_data, parse_size
+from gateway.routing.static_embedding import STATIC_MODEL_NAME
 from gateway.routing.strategies.knn import KNNStrategy
 
 
@@ -45,16 +47,18 @@ def test_bad_llm_data_names_the_key(tmp_path, entry, key):
     assert info.value.source == str(path)
 
 
-def test_demo_artifact_builds_and_routes_its_training_queries(tmp_path, embedder):
+def test_demo_artifact_builds_and_routes_its_training_queries(tmp_path):
     path = build_demo_artifact(tmp_path / "demo.tar")
     artifact = load_artifact(path)
     assert artifact.strategy == "llmrouter-knn" and list(artifact.candidates) == CANDIDATES
+    assert artifact.embedding.model == STATIC_MODEL_NAME and artifact.embedding.dim == 256
     strategy = KNNStrategy.load(artifact)
     rows = read_queries()
-    vectors = embedder.embed_batch([r["query"] for r in rows])
+    vectors = encoder_for(artifact).embed_batch([r["query"] for r in rows])
     hits = sum(
         strategy.select_vector(v, CANDIDATES).model == max(r["performance"], key=r["performance"].get)
         for v, r in zip(vectors, rows, strict=True)
     )
     assert hits / len(rows) > 0.85  # 65/72 with k=5 (leave-in, not leave-one-out)
-    assert Path(path).stat().st_size < 500_000
+    # the static encoder travels in the artifact: 30,522 x 256 float16 (15.6 MB) + tokenizer + 72 rows
+    assert Path(path).stat().st_size < 17_000_000

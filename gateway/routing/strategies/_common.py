@@ -14,7 +14,6 @@ import numpy as np
 from gateway.errors import ArtifactError, ConfigError, RoutingError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingStrategy
-from gateway.routing.embedding import MODEL_NAME
 from gateway.routing.registry import StrategySettings
 
 ARGS_KEY = "router_settings.routing_strategy_args"
@@ -35,17 +34,19 @@ def check_artifact(artifact: Artifact | None, name: str) -> Artifact:
 
 
 def check_embedding(artifact: Artifact, dim: int) -> None:
-    """The artifact was trained on the embedder the gateway runs (MiniLM, normalised, `dim`)."""
+    """The artifact names an encoder the gateway runs (`encoders.KNOWN_MODELS`), normalised, of `dim`."""
+    from gateway.routing.encoders import KNOWN_MODELS
+
     where = artifact.source or "<artifact>"
     spec = artifact.embedding
     if spec is None:
         raise ArtifactError(
             f"{where}: manifest has no 'embedding' spec; strategy {artifact.strategy} needs one"
         )
-    if spec.model != MODEL_NAME:
+    if spec.model not in KNOWN_MODELS:
         raise ArtifactError(
-            f"{where}: trained on embedding model '{spec.model}', the gateway runs '{MODEL_NAME}'; "
-            f"retrain on {MODEL_NAME} embeddings"
+            f"{where}: trained on embedding model '{spec.model}', which the gateway does not run; "
+            f"retrain on one of {', '.join(KNOWN_MODELS)}"
         )
     if not spec.normalize:
         raise ArtifactError(
