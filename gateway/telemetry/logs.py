@@ -1,8 +1,10 @@
 """Python logging into OTLP, and the current trace and span ids on every log record.
 
 `TraceContextFilter` stamps `trace_id` and `span_id` (hex, empty outside a span) on each
-record, so the console format can print them; `OtlpLogHandler` sends records through the
-OpenTelemetry LoggerProvider, whose log records carry the same ids in their own fields.
+record, so the console format can print them; `otlp_log_handler` is the OpenTelemetry SDK's
+`LoggingHandler` on the gateway's LoggerProvider, whose log records carry the same ids in their
+own fields (taken from the caller's context). The body is the record's message; attributes are
+`code.*`, `exception.*` and any `extra=` fields; the instrumentation scope is the logger's name.
 LiteLLM's loggers propagate to the root logger, so `litellm_settings.set_verbose` debug output
 takes the same path.
 """
@@ -10,24 +12,15 @@ takes the same path.
 from __future__ import annotations
 
 import logging
-from time import time_ns
+import warnings
 
 from opentelemetry import trace
-from opentelemetry._logs import LoggerProvider, LogRecord, SeverityNumber
-from opentelemetry.context import get_current
+from opentelemetry._logs import LoggerProvider
 
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s]: %(message)s"
 # Loggers of the export path itself: sending their records would feed the pipeline with its own noise
 # (and recurse when the collector is down).
 SKIPPED_LOGGERS = ("opentelemetry", "grpc", "urllib3", "requests", "hpack", "httpcore")
-_SEVERITY = {
-    logging.DEBUG: SeverityNumber.DEBUG,
-    logging.INFO: SeverityNumber.INFO,
-    logging.WARNING: SeverityNumber.WARN,
-    logging.ERROR: SeverityNumber.ERROR,
-    logging.CRITICAL: SeverityNumber.FATAL,
-}
-_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 
 
 def current_ids() -> tuple[str, str]:
@@ -46,38 +39,24 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
-class OtlpLogHandler(logging.Handler):
-    """Hands each record to an OpenTelemetry LoggerProvider, in the caller's trace context."""
+class ExportPathFilter(logging.Filter):
+    """Drops the records of SKIPPED_LOGGERS, for the OTLP handler only."""
 
-    def __init__(self, provider: LoggerProvider, level: int = logging.NOTSET):
-        super().__init__(level)
-        self.provider = provider
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith(SKIPPED_LOGGERS)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(SKIPPED_LOGGERS):
-            return
-        try:
-            attributes: dict[str, str | int] = {
-                "code.function.name": record.funcName,
-                "code.line.number": record.lineno,
-                "code.file.path": record.pathname,
-                "logger.name": record.name,
-            }
-            if record.exc_info and record.exc_info[1] is not None:
-                attributes["exception.type"] = type(record.exc_info[1]).__name__
-                attributes["exception.message"] = str(record.exc_info[1])
-            level = max((lvl for lvl in _SEVERITY if lvl <= record.levelno), default=logging.DEBUG)
-            self.provider.get_logger(record.name).emit(LogRecord(
-                timestamp=int(record.created * 1e9),
-                observed_timestamp=time_ns(),
-                context=get_current(),
-                severity_text=_TEXT.get(record.levelname, record.levelname),
-                severity_number=_SEVERITY[level],
-                body=record.getMessage(),
-                attributes=attributes,
-            ))
-        except Exception:  # a logging handler must not raise into the code that logged
-            self.handleError(record)
+
+def otlp_log_handler(provider: LoggerProvider, level: int = logging.NOTSET) -> logging.Handler:
+    """The SDK's handler, sending each record through `provider` in the caller's trace context."""
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    with warnings.catch_warnings():
+        # SDK 1.45 points to opentelemetry-instrumentation-logging instead; that package is not in
+        # the locks, and this handler is the one the pinned SDK ships and tests.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        handler = LoggingHandler(level, logger_provider=provider)
+    handler.addFilter(ExportPathFilter())
+    return handler
 
 
 def install_trace_filter(root: logging.Logger | None = None) -> None:

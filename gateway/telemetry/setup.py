@@ -11,7 +11,7 @@ Decision (docs/observability.md): one provider per signal for the whole process.
   V2 the gateway builds and publishes the TracerProvider, and LiteLLM's legacy `otel` callback
   reuses it.
 
-Python logging goes to OTLP through `OtlpLogHandler` on the root logger; the records carry the
+Python logging goes to OTLP through the SDK's `LoggingHandler` on the root logger; the records carry the
 trace and span ids of the request that logged them.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.telemetry.logs import OtlpLogHandler, install_trace_filter
+from gateway.telemetry.logs import install_trace_filter, otlp_log_handler
 from gateway.telemetry.settings import OtlpSettings, settings_from_env
 
 logger = logging.getLogger("gateway.telemetry")
@@ -149,7 +149,7 @@ def configure_from_env(environ: Mapping[str, str] | None = None,
             log_provider.add_log_record_processor(BatchLogRecordProcessor(exporter(settings, "logs")))
             set_logger_provider(log_provider)
             handle.providers.append(log_provider)
-            handle.log_handler = OtlpLogHandler(log_provider)
+            handle.log_handler = otlp_log_handler(log_provider)
             logging.getLogger().addHandler(handle.log_handler)
         logger.info("telemetry: OTLP %s to %s (mTLS: %s), traces by %s", settings.protocol, settings.endpoint,
                     "on" if settings.cert_file else "off",
