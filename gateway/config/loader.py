@@ -3,6 +3,11 @@
 LiteLLM refuses unknown routing strategies at start-up, so an `llmrouter-*` strategy and its
 args are taken out here, and LiteLLM gets a config it accepts (`simple-shuffle`, whose pick
 is moot once the gateway's filter has narrowed the candidates to the one it chose).
+
+`general_settings.max_request_size_mb` is the gateway's too: LiteLLM 1.108.7 enforces it only
+for licensed (premium) users and otherwise logs a warning on every request, so the gateway
+enforces it for everyone (`gateway.proxy.request_guard`), with a default, and takes it out of
+LiteLLM's copy so that exactly one component answers an oversized body.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from gateway.errors import ConfigError
 from gateway.routing.registry import STRATEGIES, is_llmrouter
 
 LITELLM_FALLBACK_STRATEGY = "simple-shuffle"
+REQUEST_SIZE_KEY = "max_request_size_mb"
+#: MiB, as LiteLLM counts its MB. Twice the text of a 1M-token prompt (~4 MiB) plus room for
+#: a few base64 images; bounds the memory one request can pin (LiteLLM holds several copies
+#: of a body while it parses, logs and forwards it). Audio or large-image uploads need more.
+DEFAULT_MAX_REQUEST_SIZE_MB = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,12 @@ class GatewayConfig:
     litellm: dict[str, Any]
     strategy: str | None
     strategy_args: RoutingStrategyArgs | None
+    #: `general_settings.max_request_size_mb`: bodies larger than this are refused with a 413
+    max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
+
+    @property
+    def max_request_size_bytes(self) -> int:
+        return int(self.max_request_size_mb * 1024 * 1024)
 
     @property
     def model_list(self) -> list[dict[str, Any]]:
@@ -72,6 +88,23 @@ def _validate_model_list(source: str, model_list: Any) -> None:
             raise ConfigError(source, f"{key}.litellm_params.model", "missing or not a string")
 
 
+def _take_request_size(source: str, litellm_part: dict[str, Any]) -> float:
+    """The body cap in MiB (default when unset); removed from LiteLLM's copy of the config."""
+    settings = litellm_part.get("general_settings")
+    if settings is None:
+        return DEFAULT_MAX_REQUEST_SIZE_MB
+    if not isinstance(settings, dict):
+        raise ConfigError(source, "general_settings", "must be a mapping")
+    value = settings.pop(REQUEST_SIZE_KEY, None)
+    if value is None:
+        return DEFAULT_MAX_REQUEST_SIZE_MB
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(source, f"general_settings.{REQUEST_SIZE_KEY}",
+                          f"must be a number of MB greater than 0, got {value!r} (the cap cannot be turned off; "
+                          f"default {DEFAULT_MAX_REQUEST_SIZE_MB:g})")
+    return float(value)
+
+
 def parse_config(data: dict[str, Any], source: Path) -> GatewayConfig:
     """Validate the parts the gateway owns and build LiteLLM's share of the config."""
     name = str(source)
@@ -81,8 +114,9 @@ def parse_config(data: dict[str, Any], source: Path) -> GatewayConfig:
         raise ConfigError(name, "router_settings", "must be a mapping")
     strategy = router_settings.get("routing_strategy")
     litellm_part = copy.deepcopy(data)
+    size_mb = _take_request_size(name, litellm_part)
     if not is_llmrouter(strategy):
-        return GatewayConfig(source, data, litellm_part, None, None)
+        return GatewayConfig(source, data, litellm_part, None, None, size_mb)
     if strategy not in STRATEGIES:
         raise ConfigError(
             name,
@@ -102,7 +136,7 @@ def parse_config(data: dict[str, Any], source: Path) -> GatewayConfig:
     litellm_router = litellm_part.setdefault("router_settings", {})
     litellm_router["routing_strategy"] = LITELLM_FALLBACK_STRATEGY
     litellm_router.pop("routing_strategy_args", None)
-    return GatewayConfig(source, data, litellm_part, strategy, args)
+    return GatewayConfig(source, data, litellm_part, strategy, args, size_mb)
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -1,6 +1,7 @@
 """What the gateway adds to LiteLLM's running proxy: the router-model caller, the reload
 watchers' lifetime, `/hot-reload/status`, `/health/readiness/dependencies`, a Redis-only response
-cache, and applying a new config to LiteLLM's Router."""
+cache, the request body guard and OpenAI-shaped auth errors, and applying a new config to
+LiteLLM's Router."""
 
 from __future__ import annotations
 
@@ -63,14 +64,17 @@ def install(app, manager: ReloadManager) -> None:
 
     app.add_api_route(STATUS_ROUTE, hot_reload_status, methods=["GET"], tags=["gateway"])
 
-    from gateway.proxy import feedback, readiness, response_cache
+    from gateway.proxy import feedback, openai_errors, readiness, request_guard, response_cache
     from gateway.telemetry.attempts import AttemptsMiddleware
 
     feedback.install(app)  # POST /gateway/feedback: quality labels keyed by response id
     readiness.install(app)  # GET /health/readiness/dependencies: Redis PING and the database
     response_cache.use_redis_only()  # TTL and /cache/delete hold across processes (see the module)
+    openai_errors.install(app)  # 401/403 for bad keys, in OpenAI's error body
 
     app.add_middleware(AttemptsMiddleware)  # counts retries and fallbacks from LiteLLM's headers
+    # added last, so outermost: a body is sized and shaped before anything else reads it
+    request_guard.install(app, lambda: manager.config.max_request_size_bytes)
 
     litellm_lifespan = app.router.lifespan_context
 

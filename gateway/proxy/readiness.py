@@ -79,8 +79,11 @@ def install(app) -> None:
     from fastapi.responses import JSONResponse
     from litellm.proxy.shutdown.graceful_shutdown_manager import GracefulShutdownManager
 
-    async def readiness_dependencies() -> JSONResponse:
+    async def readiness_dependencies():
         status, body = await check(litellm_dependencies(), draining=GracefulShutdownManager.is_shutting_down())
         return JSONResponse(body, status_code=status)
 
-    app.add_api_route(ROUTE, readiness_dependencies, methods=["GET"], tags=["health"])
+    # No return annotation: under `from __future__ import annotations` FastAPI would read the
+    # string "JSONResponse" as a response model it cannot resolve, and `/openapi.json` fails (500).
+    app.add_api_route(ROUTE, readiness_dependencies, methods=["GET"], tags=["health"],
+                      response_class=JSONResponse, response_model=None)

@@ -82,6 +82,7 @@ def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, optio
         lines.append(f"active strategy: {runtime.name} artifact: {where}")
         for group, names in sorted(runtime.groups.items()):
             lines.append(f"routes model group '{group}' -> {', '.join(names)}")
+    lines.append(f"request body limit: {config.max_request_size_mb:g} MB (general_settings.max_request_size_mb)")
     scheme = "https" if options.ssl_certfile else "http"
     lines.append(f"listening on {scheme}://{options.host}:{options.port}")
     return lines

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from gateway.config.loader import LITELLM_FALLBACK_STRATEGY, load_config
+from gateway.config.loader import DEFAULT_MAX_REQUEST_SIZE_MB, LITELLM_FALLBACK_STRATEGY, load_config
 from gateway.errors import ConfigError
 from gateway.routing import artifact as fmt
 from gateway.routing.runtime import RoutingRuntime
@@ -144,3 +144,22 @@ def test_cli_prints_one_clear_error(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("router_settings: {routing_strategy: llmrouter-bogus}\n")
     assert main(["check", "--config", str(path)]) == 2
+
+
+def test_request_size_cap_has_a_default_and_the_operator_overrides_it(tmp_path):
+    assert load_config(write_config(tmp_path, {"model_list": []})).max_request_size_mb == DEFAULT_MAX_REQUEST_SIZE_MB
+    data = {"model_list": [], "general_settings": {"master_key": "sk-x", "max_request_size_mb": 25}}
+    config = load_config(write_config(tmp_path, data))
+    assert config.max_request_size_mb == 25 and config.max_request_size_bytes == 25 * 1024 * 1024
+    # the gateway enforces it, so LiteLLM (which would warn on every request without a licence) never sees it
+    assert config.litellm["general_settings"] == {"master_key": "sk-x"}
+    assert config.raw["general_settings"]["max_request_size_mb"] == 25
+
+
+@pytest.mark.parametrize("value", [0, -1, "10MB", True])
+def test_bad_request_size_cap_names_the_key(tmp_path, value):
+    data = {"model_list": [], "general_settings": {"max_request_size_mb": value}}
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, data))
+    assert err.value.key == "general_settings.max_request_size_mb"
+    assert repr(value) in str(err.value) and "greater than 0" in str(err.value)
