@@ -1,10 +1,11 @@
-"""Decision time per strategy, p50/p99, with and without the query embedding.
+"""Decision time per strategy, p50/p99, with and without the query embedding, for both encoders.
 
     .venv/bin/python -m bench.decision_time [--rounds 300]
 
 "Without" times `select()` on a precomputed embedding; "with" times embed + select, as a
-request pays it. LLM-assisted strategies are left out: their time is the router model's.
-The baseline for the ratio is the cheapest possible decision (a fixed choice), timed in the same run.
+request pays it, once with the static encoder (static-all-MiniLM-L6-v2, the default) and once with
+MiniLM itself, in the same run. LLM-assisted strategies are left out: their time is the router
+model's. The baseline is the cheapest possible decision (llmrouter-smallest), timed in the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.routing.artifact import load_artifact  # noqa: E402
 from gateway.routing.base import RoutingRequest  # noqa: E402
 from gateway.routing.embedding import MiniLMEmbedder  # noqa: E402
 from gateway.routing.registry import StrategySettings, resolve  # noqa: E402
+from gateway.routing.static_embedding import distilled_encoder  # noqa: E402
 
 QUERIES = [
     "Write a Python function to merge two sorted lists.",
@@ -67,24 +69,34 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
-    embedder = MiniLMEmbedder().load()
-    rows = []
+    encoders = {"static": distilled_encoder(), "MiniLM": MiniLMEmbedder().load()}
+    rows: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, strategy in strategies(embedder, Path(tmp)):
-            bare = asyncio.run(time_select(strategy, embedder, args.rounds, False))
-            full = asyncio.run(time_select(strategy, embedder, args.rounds, True)) if strategy.needs_embedding \
-                else bare
-            rows.append([name, f"{bare['p50'] * 1000:.0f}", f"{bare['p99'] * 1000:.0f}",
-                         f"{full['p50']:.2f}", f"{full['p99']:.2f}"])
-    embed_only = []
-    for i in range(args.rounds):
+        for embedder in encoders.values():
+            for name, strategy in strategies(embedder, Path(tmp)):
+                bare = asyncio.run(time_select(strategy, embedder, args.rounds, False))
+                full = asyncio.run(time_select(strategy, embedder, args.rounds, True)) \
+                    if strategy.needs_embedding else bare
+                rows.setdefault(name, [name]).extend(
+                    [f"{bare['p50'] * 1000:.0f} / {bare['p99'] * 1000:.0f}", f"{full['p50']:.3f} / {full['p99']:.3f}"])
+    print(markdown_table(["strategy", "static: select p50 / p99 (µs)", "static: with embedding p50 / p99 (ms)",
+                          "MiniLM: select p50 / p99 (µs)", "MiniLM: with embedding p50 / p99 (ms)"],
+                         list(rows.values())))
+    for label, embedder in encoders.items():
+        embed_only = []
+        for i in range(args.rounds):
+            started = time.perf_counter()
+            embedder.embed(QUERIES[i % len(QUERIES)] + f" #{i}")
+            embed_only.append((time.perf_counter() - started) * 1000)
+        e = percentiles(embed_only)
+        print(f"\n{label} embedding alone ({args.rounds} queries of 10-20 tokens): "
+              f"p50 {e['p50']:.3f} ms, p99 {e['p99']:.3f} ms", end="")
+    huge = QUERIES[0] + " " + "x" * 10_000_000
+    for label, embedder in encoders.items():
         started = time.perf_counter()
-        embedder.embed(QUERIES[i % len(QUERIES)] + f" #{i}")
-        embed_only.append((time.perf_counter() - started) * 1000)
-    e = percentiles(embed_only)
-    print(markdown_table(["strategy", "select p50 (µs)", "select p99 (µs)", "with embedding p50 (ms)",
-                          "with embedding p99 (ms)"], rows))
-    print(f"\nembedding alone ({args.rounds} queries of 10-20 tokens): p50 {e['p50']:.2f} ms, p99 {e['p99']:.2f} ms")
+        embedder.embed(huge)
+        print(f"\n{label}: one 10 MB prompt: {(time.perf_counter() - started) * 1000:.2f} ms", end="")
+    print()
 
 
 if __name__ == "__main__":

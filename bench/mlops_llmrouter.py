@@ -81,6 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cost-weights", default="0")
     parser.add_argument("--strategies", default=",".join(TRAINABLE))
+    parser.add_argument("--encoder", choices=("static", "minilm"), default="static",
+                        help="query encoder to train on (results under OUT/<encoder>-cost-<w>/ for minilm)")
     parser.add_argument("--prior", type=float, default=0.01, help="tie-break weight (gateway.mlops.dataset)")
     parser.add_argument("--tune", nargs="?", const="knn", metavar="STRATEGIES",
                         help="comma-separated (default knn; any of knn,svm,mlp,mf,graph): choose each one's main "
@@ -96,11 +98,12 @@ def main() -> None:
         tuned(args.tune.split(","), train, test, llm, sizes, unseen)
         return
     for weight in [float(w) for w in args.cost_weights.split(",")]:
-        run = OUT / f"cost-{weight:g}"
+        run = OUT / (f"cost-{weight:g}" if args.encoder == "static" else f"{args.encoder}-cost-{weight:g}")
         data = write_training_dir(train, ScoreWeights(cost=weight, prior=args.prior), run / "data", llm,
                                   test.queries)
         started = time.perf_counter()
-        report = train_all(data, run / "artifacts", args.strategies.split(","), {}, f"bench-cost-{weight:g}")
+        report = train_all(data, run / "artifacts", args.strategies.split(","), {}, f"bench-cost-{weight:g}",
+                           encoder=args.encoder)
         total = time.perf_counter() - started
         policies, agreement = {}, {}
         for name, entry in report["strategies"].items():
@@ -112,7 +115,7 @@ def main() -> None:
             agree = sum(a == b for a, b in zip(chosen, entry["library_choices"], strict=True))
             agreement[name] = {"agree": agree, "total": len(chosen), "train_seconds": entry["train_seconds"]}
             policies[f"llmrouter-{name}"] = chosen
-        extra = {"cost_weight": weight, "prior_weight": args.prior, "training": agreement,
+        extra = {"cost_weight": weight, "prior_weight": args.prior, "encoder": args.encoder, "training": agreement,
                  "train_and_route_seconds": round(total, 1),
                  "cost_model": "list prices; prompt tokens = 1.3 x words, 200 completion tokens"}
         results = evaluate(test, policies, sizes)

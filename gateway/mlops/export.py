@@ -14,13 +14,18 @@ import numpy as np
 
 from gateway.routing import artifact as fmt
 
-EMBEDDING = fmt.EmbeddingSpec()
-
 
 def _files(strategy: str, version: str, candidates: list[str], arrays: dict[str, Any], params: dict[str, Any],
-           metrics: dict[str, Any], embedding: bool = True) -> dict[str, bytes]:
+           metrics: dict[str, Any], encoder=None, embedding: bool = True) -> dict[str, bytes]:
+    """`encoder`: the StaticEmbedder the router was trained on (carried in the artifact), or None for MiniLM."""
+    spec = None
+    if embedding and encoder is None:
+        spec = fmt.EmbeddingSpec()
+    elif embedding:
+        spec = fmt.EmbeddingSpec(model=encoder.model_name, dim=encoder.dim, max_tokens=encoder.max_tokens)
+        arrays = {**arrays, **encoder.artifact_arrays()}
     return fmt.build_files(strategy=f"llmrouter-{strategy}", version=version, candidates=candidates,
-                           arrays=arrays, params=params, metrics=metrics, embedding=EMBEDDING if embedding else None)
+                           arrays=arrays, params=params, metrics=metrics, embedding=spec)
 
 
 def export_knn(router, trainer, candidates: list[str]) -> tuple[list[str], dict, dict, bool]:
@@ -107,6 +112,7 @@ EXPORTERS: dict[str, Callable[..., tuple[list[str], dict, dict, bool]]] = {
 }
 
 
-def export(strategy: str, router, trainer, candidates: list[str], version: str, metrics: dict) -> dict[str, bytes]:
+def export(strategy: str, router, trainer, candidates: list[str], version: str, metrics: dict,
+           encoder=None) -> dict[str, bytes]:
     names, arrays, params, needs_embedding = EXPORTERS[strategy](router, trainer, list(candidates))
-    return _files(strategy, version, names, arrays, params, metrics, embedding=needs_embedding)
+    return _files(strategy, version, names, arrays, params, metrics, encoder, embedding=needs_embedding)

@@ -3,13 +3,14 @@
     python -m gateway.mlops.train --data DIR --out DIR [--strategies knn,svm,...] [--hparams FILE]
 
 DIR (written by `gateway.mlops.dataset.write_training_dir`): `routing_train.jsonl`,
-`queries_train.json`, `llm_data.json`, `heldout.jsonl`; the MiniLM vectors of both are computed
-here (cached) and saved next to the artifacts (`embeddings_{train,heldout}.npy`). For every strategy this
-writes LLMRouter's YAML (absolute paths), builds the library's router and trainer, trains, exports
-`<strategy>.tar`, and records the library's own `route_single` choice for each held-out query
-(the parity reference). The library's Longformer embedding is replaced by the precomputed MiniLM
-vectors (`get_longformer_embedding` is patched in each router module): the files are local, and
-the router trains on exactly the vectors the gateway computes at serving time.
+`queries_train.json`, `llm_data.json`, `heldout.jsonl`. The query vectors of both are computed here
+with `--encoder` (static: the table distilled from MiniLM, carried in every artifact, the default;
+minilm: the transformer itself) and saved next to the artifacts (`embeddings_{train,heldout}.npy`).
+For every strategy this writes LLMRouter's YAML (absolute paths), builds the library's router and
+trainer, trains, exports `<strategy>.tar`, and records the library's own `route_single` choice for
+each held-out query (the parity reference). The library's Longformer embedding is replaced by the
+precomputed vectors (`get_longformer_embedding` is patched in each router module): the files are
+local, and the router trains on exactly the vectors the gateway computes at serving time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from gateway.mlops.embed import DEFAULT_ENCODER, ENCODERS
 
 ROUTERS = {  # strategy: (module, router class, trainer class)
     "knn": ("llmrouter.models.knnrouter", "KNNRouter", "KNNRouterTrainer"),
@@ -46,7 +49,7 @@ DEFAULT_HPARAMS = {
 TRAINABLE = tuple(ROUTERS)
 
 
-def _patch_embedding(lookup: dict[str, np.ndarray]) -> None:
+def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
     """Route the library's embedding calls to the precomputed MiniLM vectors (computed on demand,
     from local files, for a text not seen before)."""
     import torch
@@ -56,7 +59,8 @@ def _patch_embedding(lookup: dict[str, np.ndarray]) -> None:
     def embedding(texts):
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
-        vectors = [lookup[t] if t in lookup else embed_texts([t], progress=False)[0] for t in items]
+        vectors = [lookup[t] if t in lookup else embed_texts([t], progress=False, encoder=encoder)[0]
+                   for t in items]
         tensor = torch.tensor(np.stack(vectors), dtype=torch.float32)
         return tensor[0] if single else tensor
 
@@ -103,7 +107,8 @@ def offline_environment() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, version: str, seed: int = 0) -> dict:
+def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, version: str, seed: int = 0,
+              encoder: str = DEFAULT_ENCODER) -> dict:
     import shutil
 
     offline_environment()
@@ -119,10 +124,11 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     work.mkdir(exist_ok=True)
     # the library writes a .csv next to its JSONL: give it a private, writable copy
     shutil.copyfile(data / "routing_train.jsonl", work / "routing_train.jsonl")
-    from gateway.mlops.embed import embed_texts
+    from gateway.mlops.embed import embed_texts, static_encoder
 
+    carried = static_encoder() if encoder == "static" else None  # the encoder the artifacts carry
     train_queries = json.loads((data / "queries_train.json").read_text())  # row i = embedding_id i
-    train_vectors = embed_texts(train_queries)
+    train_vectors = embed_texts(train_queries, encoder=encoder)
     np.save(out / "embeddings_train.npy", train_vectors)
     torch.save({i: torch.tensor(v) for i, v in enumerate(train_vectors)}, work / "embeddings_train.pt")
     rows = [json.loads(line) for line in (data / "routing_train.jsonl").read_text().splitlines() if line]
@@ -131,23 +137,29 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     if (data / "heldout.jsonl").exists():
         heldout = [json.loads(line)["query"] for line in (data / "heldout.jsonl").read_text().splitlines() if line]
     if heldout:  # none when the caller scores through the artifact only (gateway.mlops.tune)
-        heldout_vectors = embed_texts(heldout)
+        heldout_vectors = embed_texts(heldout, encoder=encoder)
         np.save(out / "embeddings_heldout.npy", heldout_vectors)
         lookup.update(zip(heldout, heldout_vectors, strict=True))
-    _patch_embedding(lookup)
+    _patch_embedding(lookup, encoder)
+    dim = int(train_vectors.shape[1])
     candidates = list(dict.fromkeys(r["model_name"] for r in rows))
-    report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "strategies": {}}
+    report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "encoder": encoder,
+                    "strategies": {}}
     for strategy in tqdm(strategies, desc="training strategies", unit="strategy"):
         module, router_cls, trainer_cls = ROUTERS[strategy]
         mod = importlib.import_module(module)
         _seed(seed)
-        cfg = _config(strategy, data, work, {**DEFAULT_HPARAMS[strategy], **hparams.get(strategy, {})})
+        hparam = {**DEFAULT_HPARAMS[strategy], **hparams.get(strategy, {})}
+        if "text_dim" in hparam:  # mf projects the query vector: its width is the encoder's
+            hparam["text_dim"] = dim
+        cfg = _config(strategy, data, work, hparam)
         started = time.perf_counter()
         router = getattr(mod, router_cls)(str(cfg))
         trainer = getattr(mod, trainer_cls)(router, device="cpu")
         trainer.train()
         train_seconds = time.perf_counter() - started
-        files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)})
+        files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)},
+                       encoder=carried)
         artifact = fmt.write_tar(files, out / f"{strategy}.tar")
         started = time.perf_counter()
         choices = [router.route_single({"query": q})["model_name"]
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(TRAINABLE))
     parser.add_argument("--hparams", type=Path, help="JSON {strategy: {hparam: value}} over the defaults")
     parser.add_argument("--version", default=time.strftime("%Y%m%dT%H%M%S"))
+    parser.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER,
+                        help="query encoder the routers are trained on and the artifacts carry (default: static)")
     args = parser.parse_args(argv)
     offline_environment()
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -176,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --strategies: unknown {unknown}; trainable: {', '.join(TRAINABLE)}", file=sys.stderr)
         return 2
     hparams = json.loads(args.hparams.read_text()) if args.hparams else {}
-    report = train_all(args.data, args.out, strategies, hparams, args.version)
+    report = train_all(args.data, args.out, strategies, hparams, args.version, encoder=args.encoder)
     for name, entry in report["strategies"].items():
         print(f"{name}: trained in {entry['train_seconds']} s -> {entry['artifact']}")
     return 0

@@ -7,6 +7,8 @@ coding one to demo-coder and a reasoning one to demo-large.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from gateway.routing import artifact as fmt
 from gateway.routing.demo import CANDIDATES, QUERIES, build_demo_files, read_queries
 from gateway.routing.embedding import MODEL_NAME, MiniLMEmbedder
 from gateway.routing.registry import LLMInfo
+from gateway.routing.static_embedding import StaticEmbedder
 
 SMALL, CODER, LARGE = CANDIDATES
 CATEGORY_MODEL = {"general": SMALL, "code": CODER, "reasoning": LARGE}
@@ -132,8 +135,8 @@ def graph(c: np.ndarray) -> dict[str, bytes]:
     return files(
         "llmrouter-graph",
         {
-            "train_min": -np.ones(384),
-            "train_max": np.ones(384),
+            "train_min": -np.ones(c.shape[1]),
+            "train_max": np.ones(c.shape[1]),
             "query_weight": c,
             "query_bias": -c.sum(axis=1) / 2.0,
             "llm_states": np.eye(3) * 6.0,
@@ -199,10 +202,23 @@ def cost_aware(embedder: MiniLMEmbedder) -> dict[str, bytes]:
     return build_demo_files(QUERIES, embedder)
 
 
-def all_artifacts(embedder: MiniLMEmbedder) -> dict[str, dict[str, bytes]]:
-    """strategy name -> artifact files, for every strategy that takes an artifact."""
+def carry_encoder(built: dict[str, bytes], encoder: StaticEmbedder) -> dict[str, bytes]:
+    """The same artifact, declaring `encoder` as its embedding and carrying its table and tokenizer."""
+    manifest = json.loads(built[fmt.MANIFEST])
+    if manifest["embedding"] is None or manifest["embedding"]["model"] == encoder.model_name:
+        return built
+    with np.load(io.BytesIO(built[fmt.ARRAYS]), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    return fmt.build_files(
+        strategy=manifest["strategy"], version=manifest["version"], candidates=manifest["candidates"],
+        arrays={**arrays, **encoder.artifact_arrays()}, params=manifest["params"], metrics=manifest["metrics"],
+        embedding=fmt.EmbeddingSpec(model=encoder.model_name, dim=encoder.dim, max_tokens=encoder.max_tokens))
+
+
+def all_artifacts(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, dict[str, bytes]]:
+    """strategy name -> artifact files, for every strategy that takes an artifact, on `embedder`'s vectors."""
     c = centroids(embedder)
-    return {
+    built = {
         "llmrouter-knn": knn(embedder),
         "llmrouter-svm": svm(c),
         "llmrouter-mlp": mlp(c),
@@ -215,3 +231,6 @@ def all_artifacts(embedder: MiniLMEmbedder) -> dict[str, dict[str, bytes]]:
         "llmrouter-gmt": gmt(),
         "llmrouter-cost-aware": cost_aware(embedder),
     }
+    if isinstance(embedder, StaticEmbedder):
+        built = {name: carry_encoder(files, embedder) for name, files in built.items()}
+    return built
