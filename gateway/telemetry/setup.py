@@ -18,6 +18,7 @@ trace and span ids of the request that logged them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,13 +98,21 @@ def exporter(s: OtlpSettings, signal: str):
     return cls(endpoint=s.endpoint, insecure=True)
 
 
-def apply_verbose(litellm_settings: Mapping[str, Any] | None) -> bool:
+def apply_verbose(litellm_settings: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> bool:
     """`litellm_settings.set_verbose: true` -> LiteLLM's and the gateway's loggers at DEBUG.
 
     LiteLLM's `set_verbose` alone prints to stdout; at DEBUG its loggers propagate to the root
     logger, so the debug records reach the console and OTLP like any other log record.
+    Otherwise LiteLLM's loggers stay at WARNING, as under `litellm` itself (whose root logger is at
+    WARNING), unless LITELLM_LOG names a level: they have no level of their own, so the gateway's
+    INFO root would otherwise let several INFO records per request through, which cost ~9% of the
+    proxy's CPU in `bench.proxy_vs_plain` (docs/performance.md).
     """
+    environ = os.environ if environ is None else environ
     if not (litellm_settings or {}).get("set_verbose"):
+        if not environ.get("LITELLM_LOG"):
+            for name in LITELLM_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
         return False
     for name in (*LITELLM_LOGGERS, "gateway"):
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -131,7 +140,7 @@ def configure_from_env(environ: Mapping[str, str] | None = None,
 
     settings = settings_from_env(environ)
     install_trace_filter()
-    apply_verbose(litellm_settings)
+    apply_verbose(litellm_settings, environ)
     handle = TelemetryHandle(settings)
     if settings is not None:
         resource = Resource.create({"service.name": settings.service_name})
