@@ -83,7 +83,7 @@ class CaptureHook(CustomLogger):
         if not self.selected(metadata):
             return
         model_id = ((kwargs.get("litellm_params") or {}).get("model_info") or {}).get("id")
-        chosen = routing_hook._routed_name(group, model_id) or ""
+        chosen = routing_hook.routed_name(group, model_id) or ""
         usage = getattr(response, "usage", None)
         record_capture(CaptureRecord(
             response_id=str(getattr(response, "id", "") or kwargs.get("litellm_call_id", "")),
