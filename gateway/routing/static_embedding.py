@@ -1,7 +1,8 @@
 """Static query embeddings: one table row per word piece, averaged (model2vec's method), ~50x cheaper than MiniLM.
 
 Distillation (`distill`) follows model2vec 0.10's `distill_from_model` for a WordPiece model:
-every vocabulary token `t` (but `[unusedN]`) goes through all-MiniLM-L6-v2 alone, as
+every vocabulary token `t` (but `[unusedN]`, `[CLS]`, `[SEP]` and `[MASK]`, which model2vec
+drops too) goes through all-MiniLM-L6-v2 alone, as
 `[CLS] t [SEP]`, mean-pooled over the three positions; the vectors are reduced by PCA
 (covariance eigenvectors, sign fixed by the largest score) to `dims`, then each row is weighted by
 SIF, `a / (a + p(rank))`, with `p` Zipf's law over the vocabulary order. It runs on the gateway's
@@ -37,9 +38,11 @@ DEFAULT_MAX_TOKENS = 512  # model2vec's default max_length
 SIF_COEFFICIENT = 1e-4
 TABLE_ARRAY = "encoder.table"
 TOKENIZER_ARRAY = "encoder.tokenizer"
+# model2vec's default token_remove_pattern, and the special tokens it prunes from the vocabulary
 _UNUSED = re.compile(r"\[unused\d+\]")
+_PRUNED_SPECIAL = frozenset({"[CLS]", "[SEP]", "[MASK]"})
 # Bump when `distill` changes what it computes: cached tables of older versions are not reused.
-DISTILL_VERSION = 1
+DISTILL_VERSION = 2
 
 
 class StaticEmbedder:
@@ -143,14 +146,15 @@ def distill(encoder, dims: int = DEFAULT_DIMS, batch: int = 1024,
             progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
     """(table float32[vocab, dims], tokenizer.json) from a loaded `MiniLMEmbedder`.
 
-    Rows of `[unusedN]` tokens stay zero (they are excluded from PCA and from the Zipf ranks, as
-    in model2vec, and never come out of the tokenizer for ordinary text).
+    Rows of the dropped tokens stay zero (they are excluded from PCA and from the Zipf ranks, as in
+    model2vec, and never come out of the tokenizer for ordinary text).
     """
     encoder.load()
     vocab = encoder.tokenizer.get_vocab()
     tokenizer_json = encoder.tokenizer.to_str()
     cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
-    kept = np.array(sorted(i for token, i in vocab.items() if not _UNUSED.fullmatch(token)), dtype=np.int64)
+    kept = np.array(sorted(i for token, i in vocab.items()
+                           if not _UNUSED.fullmatch(token) and token not in _PRUNED_SPECIAL), dtype=np.int64)
     pooled = np.zeros((kept.shape[0], encoder.dim), dtype=np.float32)
     mask = np.ones((1, 3), dtype=np.float32)
     for start in range(0, kept.shape[0], batch):
