@@ -22,6 +22,7 @@ from gateway.mlops.dataset import ScoreWeights, write_training_dir
 from gateway.mlops.evaluate import evaluate, write_report
 from gateway.mlops.public_data import llmrouter_split
 from gateway.mlops.train import TRAINABLE, train_all
+from gateway.mlops.tune import GRIDS
 from gateway.routing.llm_data import parse_size
 
 OUT = Path(os.environ.get("GATEWAY_MLOPS_BENCH_OUT", "/var/cache/gateway-build/mlops-bench"))
@@ -84,8 +85,8 @@ def main() -> None:
     parser.add_argument("--encoder", choices=("static", "minilm"), default="static",
                         help="query encoder to train on (results under OUT/<encoder>-cost-<w>/ for minilm)")
     parser.add_argument("--prior", type=float, default=0.01, help="tie-break weight (gateway.mlops.dataset)")
-    parser.add_argument("--tune", nargs="?", const="knn", metavar="STRATEGIES",
-                        help="comma-separated (default knn; any of knn,svm,mlp,mf,graph): choose each one's main "
+    parser.add_argument("--tune", nargs="?", const=",".join(GRIDS), metavar="STRATEGIES",
+                        help=f"comma-separated (default: every tunable one, {','.join(GRIDS)}): choose each one's main "
                         "hyperparameter and the cost weight by 5-fold CV on the train split (gateway.mlops.tune), "
                         "then train those settings on all of it and report them on test")
     args = parser.parse_args()

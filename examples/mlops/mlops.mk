@@ -25,7 +25,7 @@ $(TRAINING_VENV)/.installed: $(TRAINING_LOCK) wheelhouse/locks/model.txt
 training-env: $(TRAINING_VENV)/.installed ## separate training venv (torch CPU, llmrouter-lib) outside the repo
 
 train-demo: training-env $(VENV)/.installed ## train every strategy on ../shared/data/llmrouter, report vs baselines
-	$(TRAINING_PY) -m bench.mlops_llmrouter --strategies knn,svm,mlp,mf,elo,hybrid,graph
+	$(TRAINING_PY) -m bench.mlops_llmrouter
 
 mlops-loop: training-env $(VENV)/.installed ## traces -> train knn -> evaluate -> publish (TRACES=otlp:FILE, PUBLISH=path)
 	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m gateway.mlops loop --traces $(TRACES) --strategy knn --publish-path $(PUBLISH) --work $(MLOPS_OUT)
@@ -37,5 +37,5 @@ bench-mlops: training-env ## benchmark: trained routers vs baselines on the publ
 	$(TRAINING_PY) -m bench.mlops_llmrouter --cost-weights 0,0.3
 	$(TRAINING_PY) -m bench.mlops_routellm
 
-bench-mlops-tune: training-env ## hyperparameters of knn, svm, mlp, mf, graph by 5-fold CV on the train split (~30 min)
-	$(TRAINING_PY) -m bench.mlops_llmrouter --tune knn,svm,mlp,mf,graph
+bench-mlops-tune: training-env ## hyperparameters of every tunable strategy by 5-fold CV on the train split (~30 min)
+	$(TRAINING_PY) -m bench.mlops_llmrouter --tune

@@ -7,12 +7,16 @@ docs/routing.md maps to the artifact's arrays, so the gateway's strategy picks w
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from gateway.errors import ArtifactError
 from gateway.routing import artifact as fmt
+from gateway.routing.registry import trainable
+from gateway.routing.spec import undeclared_arrays
 
 
 def _files(strategy: str, version: str, candidates: list[str], arrays: dict[str, Any], params: dict[str, Any],
@@ -106,13 +110,20 @@ def export_graph(router, trainer, candidates):
     return list(router.model_names), arrays, {}, True
 
 
-EXPORTERS: dict[str, Callable[..., tuple[list[str], dict, dict, bool]]] = {
-    "knn": export_knn, "svm": export_svm, "mlp": export_mlp, "mf": export_mf,
-    "elo": export_elo, "hybrid": export_hybrid, "graph": export_graph,
-}
+def exporter_of(cls: type) -> Callable[..., tuple[list[str], dict, dict, bool]]:
+    """The export function a strategy's `training.exporter` names ("module:function")."""
+    module, _, function = cls.training.exporter.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def export(strategy: str, router, trainer, candidates: list[str], version: str, metrics: dict,
            encoder=None) -> dict[str, bytes]:
-    names, arrays, params, needs_embedding = EXPORTERS[strategy](router, trainer, list(candidates))
+    """The artifact's files for a trained `strategy` ("knn"); its arrays must be the ones the
+    gateway's strategy declares (`arrays`), so an exporter and its reader cannot drift apart."""
+    cls = trainable()[strategy]
+    names, arrays, params, needs_embedding = exporter_of(cls)(router, trainer, list(candidates))
+    undeclared = undeclared_arrays(cls.arrays, arrays)
+    if undeclared:
+        raise ArtifactError(f"export of {cls.name}: arrays {undeclared} are not declared by {cls.__name__}.arrays "
+                            f"{list(cls.arrays)}")
     return _files(strategy, version, names, arrays, params, metrics, encoder, embedding=needs_embedding)

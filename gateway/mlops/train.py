@@ -27,26 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from gateway.mlops.embed import DEFAULT_ENCODER, ENCODERS
+from gateway.routing.registry import trainable
 
-ROUTERS = {  # strategy: (module, router class, trainer class)
-    "knn": ("llmrouter.models.knnrouter", "KNNRouter", "KNNRouterTrainer"),
-    "svm": ("llmrouter.models.svmrouter", "SVMRouter", "SVMRouterTrainer"),
-    "mlp": ("llmrouter.models.mlprouter", "MLPRouter", "MLPTrainer"),
-    "mf": ("llmrouter.models.mfrouter", "MFRouter", "MFRouterTrainer"),
-    "elo": ("llmrouter.models.elorouter", "EloRouter", "EloRouterTrainer"),
-    "hybrid": ("llmrouter.models.hybrid_llm", "HybridLLMRouter", "HybridLLMTrainer"),
-    "graph": ("llmrouter.models.graphrouter", "GraphRouter", "GraphTrainer"),
-}
-DEFAULT_HPARAMS = {
-    "knn": {"n_neighbors": 25, "weights": "uniform", "metric": "cosine"},
-    "svm": {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
-    "mlp": {"hidden_layer_sizes": [128, 64], "activation": "relu", "epochs": 30, "lr": 0.001, "batch_size": 64},
-    "mf": {"latent_dim": 64, "text_dim": 384, "epochs": 5, "lr": 0.001, "batch_size": 64},
-    "elo": {},
-    "hybrid": {"hidden_layer_sizes": [64], "activation": "relu", "max_iter": 300, "random_state": 0},
-    "graph": {"hidden_dim": 32, "train_epoch": 20, "batch_size": 4, "learning_rate": 0.001},
-}
-TRAINABLE = tuple(ROUTERS)
+# Each strategy declares how it is trained next to its reader (`training` on the strategy class).
+SPECS = {short: cls.training for short, cls in trainable().items()}
+TRAINABLE = tuple(SPECS)
 
 
 def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
@@ -67,8 +52,8 @@ def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
     import llmrouter.utils as utils
 
     utils.get_longformer_embedding = embedding
-    for module, _, _ in ROUTERS.values():
-        router_module = importlib.import_module(module + ".router")
+    for spec in SPECS.values():
+        router_module = importlib.import_module(spec.library_module + ".router")
         if hasattr(router_module, "get_longformer_embedding"):
             router_module.get_longformer_embedding = embedding
 
@@ -84,7 +69,7 @@ def _seed(seed: int) -> None:
 def _config(strategy: str, data: Path, work: Path, hparam: dict) -> Path:
     import yaml
 
-    model_file = work / (f"{strategy}.pt" if strategy in ("mlp", "mf", "graph") else f"{strategy}.pkl")
+    model_file = work / f"{strategy}{SPECS[strategy].model_suffix}"
     cfg = {
         "data_path": {"routing_data_train": str(work / "routing_train.jsonl"),
                       "query_embedding_data": str(work / "embeddings_train.pt"),
@@ -146,16 +131,16 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "encoder": encoder,
                     "strategies": {}}
     for strategy in tqdm(strategies, desc="training strategies", unit="strategy"):
-        module, router_cls, trainer_cls = ROUTERS[strategy]
-        mod = importlib.import_module(module)
+        spec = SPECS[strategy]
+        mod = importlib.import_module(spec.library_module)
         _seed(seed)
-        hparam = {**DEFAULT_HPARAMS[strategy], **hparams.get(strategy, {})}
+        hparam = {**spec.hparams, **hparams.get(strategy, {})}
         if "text_dim" in hparam:  # mf projects the query vector: its width is the encoder's
             hparam["text_dim"] = dim
         cfg = _config(strategy, data, work, hparam)
         started = time.perf_counter()
-        router = getattr(mod, router_cls)(str(cfg))
-        trainer = getattr(mod, trainer_cls)(router, device="cpu")
+        router = getattr(mod, spec.router_class)(str(cfg))
+        trainer = getattr(mod, spec.trainer_class)(router, device="cpu")
         trainer.train()
         train_seconds = time.perf_counter() - started
         files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)},
@@ -185,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     offline_environment()
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in ROUTERS]
+    unknown = [s for s in strategies if s not in SPECS]
     if unknown:
         print(f"error: --strategies: unknown {unknown}; trainable: {', '.join(TRAINABLE)}", file=sys.stderr)
         return 2

@@ -29,16 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from gateway.mlops.dataset import RoutingDataset, ScoreWeights
+from gateway.routing.registry import trainable
 
-# strategy: (the llmrouter-lib hparam key, values tried); the library's other keys keep
-# gateway.mlops.train.DEFAULT_HPARAMS. Why these keys: docs/mlops-training.md, "Benchmark".
-GRIDS: dict[str, tuple[str, tuple]] = {
-    "knn": ("n_neighbors", (5, 10, 25, 50, 100)),
-    "svm": ("C", (0.1, 1.0, 10.0)),
-    "mlp": ("epochs", (10, 30, 60)),
-    "mf": ("epochs", (2, 5, 10)),
-    "graph": ("hidden_dim", (16, 32, 64)),
-}
+# strategy: (the llmrouter-lib hparam key, values tried), as each strategy declares it
+# (`training.tune`); the library's other keys keep the strategy's `training.hparams`.
+# Why these keys: docs/mlops-training.md, "Benchmark".
+GRIDS: dict[str, tuple[str, tuple]] = {short: cls.training.tune for short, cls in trainable().items()
+                                       if cls.training.tune is not None}
 COST_WEIGHTS = (0.0, 0.2)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from gateway.routing.spec import TrainingSpec
+
 # (model_group, messages) -> assistant text. Provided by the proxy adapter.
 LLMCaller = Callable[[str, list[dict[str, Any]]], Awaitable[str]]
 
@@ -59,6 +61,10 @@ class RoutingStrategy(ABC):
     needs_artifact: bool = True
     #: artifact `strategy` values this strategy loads (empty: only its own name)
     artifact_strategies: tuple[str, ...] = ()
+    #: the arrays its artifact may carry (`{i}` for a layer index); exporters are checked against it
+    arrays: tuple[str, ...] = ()
+    #: how llmrouter-lib trains it (gateway.routing.spec.TrainingSpec); None: not trained by the pipeline
+    training: TrainingSpec | None = None
 
 
     @property

@@ -57,6 +57,12 @@ def is_llmrouter(name: str | None) -> bool:
     return bool(name) and str(name).startswith(PREFIX)
 
 
+def trainable() -> dict[str, type]:
+    """Short name ("knn") -> strategy class, for every strategy that declares how it is trained."""
+    classes = (resolve(name) for name in STRATEGIES)
+    return {cls.name.removeprefix(PREFIX): cls for cls in classes if cls.training is not None}
+
+
 def resolve(name: str, source: str = "<config>", key: str = "router_settings.routing_strategy") -> type:
     """The strategy class for `name`, or a ConfigError listing the valid names."""
     target = STRATEGIES.get(name)

@@ -201,6 +201,17 @@ class StrategyBase(RoutingStrategy):
     def candidates(self) -> Sequence[str]:
         return self._candidates
 
+    @classmethod
+    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None):
+        """The common case: a strategy built from its artifact alone, with no arguments of its own,
+        checked against the encoder its vectors come from. Strategies with arguments override it."""
+        artifact = check_artifact(artifact, cls.name)
+        args(settings, cls.name, {})
+        strategy = cls(artifact)
+        if cls.needs_embedding:
+            check_embedding(artifact, strategy.dim)
+        return strategy
+
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))

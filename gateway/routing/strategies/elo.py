@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 
@@ -19,6 +20,10 @@ class EloStrategy(c.StrategyBase):
     """Route to the highest-rated available candidate."""
 
     name = "llmrouter-elo"
+    arrays = ("ratings",)
+    training = TrainingSpec(
+        "llmrouter.models.elorouter", "EloRouter", "EloRouterTrainer",
+        exporter="gateway.mlops.export:export_elo")
     needs_embedding = False
 
     def __init__(self, artifact: Artifact):

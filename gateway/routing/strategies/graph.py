@@ -20,7 +20,7 @@ import numpy as np
 
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 _EPS = 10 * np.finfo(np.float64).eps  # sklearn's _handle_zeros_in_scale threshold
@@ -45,6 +45,11 @@ class GraphStrategy(c.StrategyBase):
     """Route to the LLM node with the highest predicted edge score among available ones."""
 
     name = "llmrouter-graph"
+    arrays = ("train_min", "train_max", "query_weight", "query_bias", "llm_states")
+    training = TrainingSpec(
+        "llmrouter.models.graphrouter", "GraphRouter", "GraphTrainer",
+        hparams={"hidden_dim": 32, "train_epoch": 20, "batch_size": 4, "learning_rate": 0.001},
+        exporter="gateway.mlops.export:export_graph", tune=("hidden_dim", (16, 32, 64)), model_suffix=".pt")
     needs_embedding = True
 
     def __init__(self, artifact: Artifact):
@@ -55,14 +60,6 @@ class GraphStrategy(c.StrategyBase):
         self.train_min = c.array(artifact, "train_min", 1, (self.dim,), dtype=np.float64)
         self.train_max = c.array(artifact, "train_max", 1, (self.dim,), dtype=np.float64)
         self.llm_states = c.array(artifact, "llm_states", 2, (len(self.candidates), hidden), dtype=np.float64)
-
-    @classmethod
-    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> GraphStrategy:
-        artifact = c.check_artifact(artifact, cls.name)
-        c.args(settings, cls.name, {})
-        strategy = cls(artifact)
-        c.check_embedding(artifact, strategy.dim)
-        return strategy
 
     def scores(self, q: np.ndarray) -> np.ndarray:
         scaled = minmax_with_query(q, self.train_min, self.train_max)

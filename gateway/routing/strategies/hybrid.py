@@ -18,6 +18,7 @@ from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 
@@ -25,6 +26,11 @@ class HybridStrategy(c.StrategyBase):
     """Small model if the regressor's clipped score >= threshold, else large; the other if unavailable."""
 
     name = "llmrouter-hybrid"
+    arrays = ("weights_{i}", "biases_{i}")
+    training = TrainingSpec(
+        "llmrouter.models.hybrid_llm", "HybridLLMRouter", "HybridLLMTrainer",
+        hparams={"hidden_layer_sizes": [64], "activation": "relu", "max_iter": 300, "random_state": 0},
+        exporter="gateway.mlops.export:export_hybrid")
     needs_embedding = True
 
     def __init__(self, artifact: Artifact, threshold: float):

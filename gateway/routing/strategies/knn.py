@@ -17,6 +17,7 @@ from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 METRICS = ("euclidean", "cosine", "manhattan", "minkowski")
@@ -107,6 +108,11 @@ class KNNStrategy(c.StrategyBase):
     """
 
     name = "llmrouter-knn"
+    arrays = ("embeddings", "labels", "performance")
+    training = TrainingSpec(
+        "llmrouter.models.knnrouter", "KNNRouter", "KNNRouterTrainer",
+        hparams={"n_neighbors": 25, "weights": "uniform", "metric": "cosine"},
+        exporter="gateway.mlops.export:export_knn", tune=("n_neighbors", (5, 10, 25, 50, 100)))
     needs_embedding = True
 
     def __init__(self, artifact: Artifact, model: KNNModel):

@@ -14,7 +14,7 @@ import numpy as np
 
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 
@@ -22,6 +22,12 @@ class MFStrategy(c.StrategyBase):
     """Route to the highest bilinear score among available candidates."""
 
     name = "llmrouter-mf"
+    arrays = ("model_embeddings", "text_proj", "classifier")
+    training = TrainingSpec(
+        "llmrouter.models.mfrouter", "MFRouter", "MFRouterTrainer",
+        # text_dim is the encoder's width: the training driver sets it from the vectors
+        hparams={"latent_dim": 64, "text_dim": 384, "epochs": 5, "lr": 0.001, "batch_size": 64},
+        exporter="gateway.mlops.export:export_mf", tune=("epochs", (2, 5, 10)), model_suffix=".pt")
     needs_embedding = True
 
     def __init__(self, artifact: Artifact):
@@ -35,14 +41,6 @@ class MFStrategy(c.StrategyBase):
         norms = np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)  # F.normalize's eps
         # score = sum_k w_k * Pn[m,k] * (W1 q)_k = ((Pn * w) @ W1) @ q: fold into one (L, d) matrix.
         self.folded = ((p / norms) * classifier) @ self.text_proj
-
-    @classmethod
-    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> MFStrategy:
-        artifact = c.check_artifact(artifact, cls.name)
-        c.args(settings, cls.name, {})
-        strategy = cls(artifact)
-        c.check_embedding(artifact, strategy.dim)
-        return strategy
 
     async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
         return self.select_vector(c.query_vector(request, self.dim), available)

@@ -17,7 +17,7 @@ import numpy as np
 from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 
@@ -25,6 +25,11 @@ class MLPStrategy(c.StrategyBase):
     """Route to the MLP's argmax class; if unavailable, to the available class with the highest logit."""
 
     name = "llmrouter-mlp"
+    arrays = ("weights_{i}", "biases_{i}", "classes")
+    training = TrainingSpec(
+        "llmrouter.models.mlprouter", "MLPRouter", "MLPTrainer",
+        hparams={"hidden_layer_sizes": [128, 64], "activation": "relu", "epochs": 30, "lr": 0.001, "batch_size": 64},
+        exporter="gateway.mlops.export:export_mlp", tune=("epochs", (10, 30, 60)), model_suffix=".pt")
     needs_embedding = True
 
     def __init__(self, artifact: Artifact):
@@ -48,14 +53,6 @@ class MLPStrategy(c.StrategyBase):
             )
         if len(set(self.classes.tolist())) != self.classes.shape[0]:
             raise ArtifactError(f"{where}: array 'classes' repeats a candidate")
-
-    @classmethod
-    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> MLPStrategy:
-        artifact = c.check_artifact(artifact, cls.name)
-        c.args(settings, cls.name, {})
-        strategy = cls(artifact)
-        c.check_embedding(artifact, strategy.dim)
-        return strategy
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """One score per class (classes order); a binary sklearn model gives (0, logit)."""

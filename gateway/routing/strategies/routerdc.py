@@ -19,7 +19,6 @@ import numpy as np
 from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
 from gateway.routing.strategies import _common as c
 
 
@@ -48,14 +47,6 @@ class RouterDCStrategy(c.StrategyBase):
         if self.temperature <= 0:
             raise ArtifactError(f"{where}: params.temperature must be > 0, is {self.temperature}")
         self.llm_norms = np.linalg.norm(self.llm, axis=1)
-
-    @classmethod
-    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> RouterDCStrategy:
-        artifact = c.check_artifact(artifact, cls.name)
-        c.args(settings, cls.name, {})
-        strategy = cls(artifact)
-        c.check_embedding(artifact, strategy.dim)
-        return strategy
 
     def scores(self, q: np.ndarray) -> np.ndarray:
         h = q.astype(np.float64)

@@ -21,7 +21,7 @@ import numpy as np
 from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.spec import TrainingSpec
 from gateway.routing.strategies import _common as c
 
 KERNELS = ("linear", "rbf", "poly", "sigmoid")
@@ -31,6 +31,11 @@ class SVMStrategy(c.StrategyBase):
     """Route to SVC's prediction; if unavailable, to the available class with most pairwise votes."""
 
     name = "llmrouter-svm"
+    arrays = ("support_vectors", "n_support", "dual_coef", "intercept", "classes")
+    training = TrainingSpec(
+        "llmrouter.models.svmrouter", "SVMRouter", "SVMRouterTrainer",
+        hparams={"kernel": "rbf", "C": 1.0, "gamma": "scale"},
+        exporter="gateway.mlops.export:export_svm", tune=("C", (0.1, 1.0, 10.0)))
     needs_embedding = True
 
     def __init__(self, artifact: Artifact):
@@ -70,14 +75,6 @@ class SVMStrategy(c.StrategyBase):
             )
         self.starts = np.concatenate([[0], np.cumsum(self.n_support)])
         self.sv_sq = np.einsum("ij,ij->i", self.sv, self.sv)
-
-    @classmethod
-    def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> SVMStrategy:
-        artifact = c.check_artifact(artifact, cls.name)
-        c.args(settings, cls.name, {})
-        strategy = cls(artifact)
-        c.check_embedding(artifact, strategy.dim)
-        return strategy
 
     def _kernel(self, x: np.ndarray) -> np.ndarray:
         dots = self.sv @ x
