@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(TRAINABLE))
     parser.add_argument("--encoder", choices=("static", "minilm"), default="static",
                         help="query encoder to train on (results under OUT/<encoder>-cost-<w>/ for minilm)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the library's training (torch, numpy)")
     parser.add_argument("--prior", type=float, default=0.01, help="tie-break weight (gateway.mlops.dataset)")
     parser.add_argument("--tune", nargs="?", const=",".join(GRIDS), metavar="STRATEGIES",
                         help=f"comma-separated (default: every tunable one, {','.join(GRIDS)}): choose each one's main "
@@ -104,7 +105,7 @@ def main() -> None:
                                   test.queries)
         started = time.perf_counter()
         report = train_all(data, run / "artifacts", args.strategies.split(","), {}, f"bench-cost-{weight:g}",
-                           encoder=args.encoder)
+                           seed=args.seed, encoder=args.encoder)
         total = time.perf_counter() - started
         policies, agreement = {}, {}
         for name, entry in report["strategies"].items():
