@@ -26,6 +26,7 @@ STRATEGIES: dict[str, str] = {
     "llmrouter-smallest": "gateway.routing.strategies.baselines:SmallestStrategy",
     "llmrouter-largest": "gateway.routing.strategies.baselines:LargestStrategy",
     "llmrouter-cost-aware": "gateway.routing.strategies.cost_aware:CostAwareStrategy",
+    "llmrouter-quality": "gateway.routing.strategies.quality:QualityStrategy",
     "llmrouter-automix": "gateway.routing.strategies.automix:AutomixStrategy",
     "llmrouter-causallm": "gateway.routing.strategies.causallm:CausalLMStrategy",
     "llmrouter-knn-multiround": "gateway.routing.strategies.multiround:KNNMultiRoundStrategy",
