@@ -202,6 +202,22 @@ def cost_aware(embedder: MiniLMEmbedder) -> dict[str, bytes]:
     return build_demo_files(QUERIES, embedder)
 
 
+def quality(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, bytes]:
+    """llmrouter-quality trained by its own trainer on the demo queries (prices from LLM_DATA)."""
+    from gateway.mlops.dataset import RoutingDataset
+    from gateway.mlops.quality_router import train_quality_router
+
+    rows = read_queries(QUERIES)
+    performance = np.array([[r["performance"][m] for m in CANDIDATES] for r in rows], dtype=np.float64)
+    price = np.array([LLM_DATA[m].input_price + LLM_DATA[m].output_price for m in CANDIDATES])
+    dataset = RoutingDataset([r["query"] for r in rows], list(CANDIDATES), performance,
+                             np.tile(price, (len(rows), 1)), np.full(performance.shape, np.nan))
+    vectors = embedder.embed_batch(dataset.queries)
+    carried = embedder if isinstance(embedder, StaticEmbedder) else None
+    files, _ = train_quality_router(dataset, vectors, encoder=carried, grid=((5, 0.0),))
+    return files
+
+
 def carry_encoder(built: dict[str, bytes], encoder: StaticEmbedder) -> dict[str, bytes]:
     """The same artifact, declaring `encoder` as its embedding and carrying its table and tokenizer."""
     manifest = json.loads(built[fmt.MANIFEST])
@@ -230,6 +246,7 @@ def all_artifacts(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, dict[s
         "llmrouter-personalized": personalized(c),
         "llmrouter-gmt": gmt(),
         "llmrouter-cost-aware": cost_aware(embedder),
+        "llmrouter-quality": quality(embedder),
     }
     if isinstance(embedder, StaticEmbedder):
         built = {name: carry_encoder(files, embedder) for name, files in built.items()}
