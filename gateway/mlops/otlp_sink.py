@@ -3,7 +3,7 @@ exporter writes: one ExportTraceServiceRequest per line, OTLP/JSON (camelCase, h
 
 For sites and tests without a collector (no collector binary is packaged for this appliance):
 
-    python -m gateway.mlops.otlp_sink --port 4318 --out /var/lib/gateway/traces/spans.jsonl
+    gateway mlops otlp-sink --port 4318 --out /var/lib/gateway/traces/spans.jsonl
 
 then `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
 Loopback only, plain HTTP: put a real collector (mTLS receiver + file exporter) in front of it
@@ -12,10 +12,10 @@ anywhere else. The readers accept its output and the collector's alike.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gzip
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,15 +79,7 @@ class OtlpFileSink:
         self.server.server_close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m gateway.mlops.otlp_sink")
-    parser.add_argument("--port", type=int, default=4318)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    sink = OtlpFileSink(args.out, args.port)
-    print(f"OTLP/HTTP traces on {sink.endpoint}/v1/traces -> {args.out}", flush=True)
-    sink.server.serve_forever()
+if __name__ == "__main__":  # the old name of `gateway mlops otlp-sink`
+    from gateway.cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["mlops", "otlp-sink", *sys.argv[1:]]))

@@ -11,30 +11,22 @@ import logging
 import os
 import socket
 import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gateway.config.loader import GatewayConfig
+from gateway.config.settings import ServeSettings
 from gateway.errors import GatewayError
 from gateway.proxy.offline import apply_offline_defaults
-from gateway.reload.manager import ReloadManager, build_runtime
+from gateway.reload.loader import load_runtime
+from gateway.reload.manager import ReloadManager
 from gateway.routing.registry import STRATEGIES
 from gateway.routing.runtime import RoutingRuntime
 
 logger = logging.getLogger("gateway.serve")
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 4000
-    num_workers: int = 1
-    #: serve HTTPS (e.g. behind the appliance's revocation-checking TLS front, on loopback)
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
 
 
 def litellm_config_with_hook(config: GatewayConfig, *hook_paths: str) -> dict[str, Any]:
@@ -68,7 +60,8 @@ def check_port_free(host: str, port: int) -> None:
             raise GatewayError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, options: ServeOptions) -> list[str]:
+def startup_summary(settings: ServeSettings, runtime: RoutingRuntime | None) -> list[str]:
+    config = settings.config
     lines = [
         f"config file: {config.source}",
         f"registered strategies: {', '.join(sorted(STRATEGIES))}",
@@ -83,39 +76,42 @@ def startup_summary(config: GatewayConfig, runtime: RoutingRuntime | None, optio
         for group, names in sorted(runtime.groups.items()):
             lines.append(f"routes model group '{group}' -> {', '.join(names)}")
     lines.append(f"request body limit: {config.max_request_size_mb:g} MB (general_settings.max_request_size_mb)")
-    scheme = "https" if options.ssl_certfile else "http"
-    lines.append(f"listening on {scheme}://{options.host}:{options.port}")
+    lines.append(f"listening on {settings.scheme}://{settings.host}:{settings.port}")
     return lines
 
 
-def serve(config: GatewayConfig, options: ServeOptions) -> None:
+def serve(settings: ServeSettings) -> None:
     """Validate everything, then hand over to LiteLLM's own server start (blocks)."""
     apply_offline_defaults()
-    from gateway.telemetry.setup import configure_from_env
+    from gateway.telemetry.setup import configure
 
-    configure_from_env(litellm_settings=config.litellm.get("litellm_settings"))
-    runtime = asyncio.run(build_runtime(config))
-    check_port_free(options.host, options.port)
+    config, env = settings.config, settings.env
+    configure(env.otlp, config.litellm.get("litellm_settings"), env.litellm_log)
+    runtime = asyncio.run(load_runtime(config, env.s3))
+    check_port_free(settings.host, settings.port)
 
     from gateway.proxy import app_routes, hooks
 
     app_routes.publish_runtime(runtime)
-    manager = ReloadManager(config, runtime, app_routes.apply_to_litellm, app_routes.publish_runtime)
+    manager = ReloadManager(config, runtime, app_routes.apply_to_litellm, app_routes.publish_runtime, env=env)
     from gateway.proxy import feedback, readiness
 
     hook_paths = [hooks.HOOK_PATH] + ([feedback.CAPTURE_HOOK_PATH] if feedback.capture_enabled() else [])
     litellm_config = write_private_yaml(litellm_config_with_hook(config, *hook_paths))
-    for line in startup_summary(config, runtime, options):
+    for line in startup_summary(settings, runtime):
         logger.info(line)
     logger.info("routes added: %s, %s; config hot reload: %s", app_routes.STATUS_ROUTE, readiness.ROUTE,
                 "on" if manager.status.config_hot_reload else "off")
 
+    started = time.monotonic()
+    logger.info("starting LiteLLM's proxy (loading it takes a few seconds)")
     from litellm.proxy.proxy_cli import run_server
     from litellm.proxy.proxy_server import app
 
+    logger.info("LiteLLM's proxy loaded in %.1f s", time.monotonic() - started)
     app_routes.install(app, manager)
-    args = ["--config", str(litellm_config), "--host", options.host, "--port", str(options.port),
-            "--num_workers", str(options.num_workers)]
-    if options.ssl_certfile and options.ssl_keyfile:
-        args += ["--ssl_certfile_path", options.ssl_certfile, "--ssl_keyfile_path", options.ssl_keyfile]
+    args = ["--config", str(litellm_config), "--host", settings.host, "--port", str(settings.port),
+            "--num_workers", str(settings.num_workers)]
+    if settings.ssl_certfile and settings.ssl_keyfile:
+        args += ["--ssl_certfile_path", str(settings.ssl_certfile), "--ssl_keyfile_path", str(settings.ssl_keyfile)]
     run_server.main(args=args, standalone_mode=False)

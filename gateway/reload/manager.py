@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from gateway.config.loader import GatewayConfig, parse_config, read_yaml
-from gateway.errors import ConfigError, GatewayError
-from gateway.reload.sources import FileSource, S3Source, Source, SourceError, cleanup
+from gateway.config.settings import EnvironmentSettings
+from gateway.errors import GatewayError
+from gateway.reload.loader import config_source, load_runtime, model_source
+from gateway.reload.sources import FileSource, SourceError
 from gateway.reload.status import ReloadStatus
 from gateway.reload.watcher import Watcher
 from gateway.routing.runtime import ActiveStrategy, RoutingRuntime, build_strategy
@@ -29,77 +29,19 @@ ApplyToLiteLLM = Callable[[GatewayConfig], None]
 PublishRuntime = Callable[[RoutingRuntime | None], None]
 
 
-def model_source(config: GatewayConfig) -> Source | None:
-    """Where the routing artifact comes from: S3 (`model_s3_bucket`/`model_s3_key`) or `model_path`."""
-    args = config.strategy_args
-    if args is None:
-        return None
-    if args.model_s3_bucket and args.model_s3_key:
-        from gateway.reload.s3 import settings_from_env
-
-        settings = args.s3 or settings_from_env()
-        if settings is None:
-            raise ConfigError(str(config.source), "router_settings.routing_strategy_args.s3",
-                              "model_s3_bucket is set but no S3 endpoint (set s3.endpoint or GATEWAY_S3_ENDPOINT)")
-        return S3Source(settings, args.model_s3_bucket, args.model_s3_key)
-    if args.model_path is not None:
-        return FileSource(args.model_path)
-    return None
-
-
-def config_source(config: GatewayConfig, environ: dict[str, str] | None = None) -> Source:
-    """The config's source for sync: CONFIG_S3_BUCKET/CONFIG_S3_KEY if set, else the local file."""
-    env = os.environ if environ is None else environ
-    bucket, key = env.get("CONFIG_S3_BUCKET"), env.get("CONFIG_S3_KEY")
-    if bucket and key:
-        from gateway.reload.s3 import settings_from_env
-
-        settings = settings_from_env(env)
-        if settings is None:
-            raise ConfigError("environment", "GATEWAY_S3_ENDPOINT", "CONFIG_S3_BUCKET is set but no S3 endpoint")
-        return S3Source(settings, bucket, key)
-    return FileSource(config.source)
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-async def fetch_once(source: Source) -> tuple[Path, str]:
-    """Download an object at start-up (an S3 artifact has no local path to load from)."""
-    token = await source.probe()
-    return await source.fetch(Path(tempfile.gettempdir())), token
-
-
-async def build_runtime(config: GatewayConfig, embedder=None) -> RoutingRuntime | None:
-    """The routing runtime for `config` (None for LiteLLM's own strategies); downloads an S3 artifact."""
-    if config.strategy is None:
-        return None
-    source = model_source(config)
-    path = None
-    if isinstance(source, S3Source):
-        try:
-            path, _ = await fetch_once(source)
-        except SourceError as exc:
-            raise ConfigError(str(config.source), "router_settings.routing_strategy_args.model_s3_key",
-                              str(exc)) from None
-    try:
-        return await asyncio.to_thread(RoutingRuntime.from_config, config, embedder, path)
-    finally:
-        cleanup(path)
-
-
 class ReloadManager:
     def __init__(self, config: GatewayConfig, runtime: RoutingRuntime | None, apply_to_litellm: ApplyToLiteLLM,
                  publish: PublishRuntime, config_reload: bool | None = None,
-                 config_interval: float | None = None):
+                 config_interval: float | None = None, env: EnvironmentSettings | None = None):
+        """`env`: the process's settings (`ServeSettings.env`); read here when not given (tests)."""
         self.config = config
         self.runtime = runtime
         self.apply_to_litellm = apply_to_litellm
         self.publish = publish
+        self.env = env if env is not None else EnvironmentSettings.read()
         self.status = ReloadStatus()
-        self.status.config_hot_reload = _env_true("CONFIG_HOT_RELOAD") if config_reload is None else config_reload
-        self.config_interval = config_interval or float(os.environ.get("CONFIG_RELOAD_INTERVAL", "10"))
+        self.status.config_hot_reload = self.env.config_hot_reload if config_reload is None else config_reload
+        self.config_interval = config_interval or self.env.config_reload_interval
         self.model_watcher: Watcher | None = None
         self.config_watcher: Watcher | None = None
         self._lock = asyncio.Lock()
@@ -123,7 +65,7 @@ class ReloadManager:
     async def start(self) -> None:
         await self._start_model_watcher()
         if self.status.config_hot_reload:
-            source = config_source(self.config)
+            source = config_source(self.config, self.env)
             token = None
             if isinstance(source, FileSource):
                 token = await source.probe()  # the file we started from is what is applied
@@ -137,7 +79,7 @@ class ReloadManager:
         runtime = self.runtime
         if runtime is None or not runtime.args.hot_reload:
             return
-        source = model_source(self.config)
+        source = model_source(self.config, self.env.s3)
         if source is None:
             return
         try:
@@ -172,7 +114,7 @@ class ReloadManager:
     async def apply_config(self, path: Path, token: str) -> None:
         """Validate a new config completely, then apply it to LiteLLM and the routing runtime."""
         config = parse_config(read_yaml(path), self.config.source)  # relative paths: relative to --config
-        runtime = await build_runtime(config, self.runtime.embedder if self.runtime else None)
+        runtime = await load_runtime(config, self.env.s3, self.runtime.embedder if self.runtime else None)
         async with self._lock:
             self.apply_to_litellm(config)
             if runtime is not None and self.runtime is not None:

@@ -1,4 +1,8 @@
-"""The one module that talks to S3 (the `minio` SDK: works with MinIO, Ceph RGW, SeaweedFS)."""
+"""The one module that talks to S3 (the `minio` SDK: works with MinIO, Ceph RGW, SeaweedFS).
+
+Its settings come from a config's `s3:` block or `GATEWAY_S3_*` (`gateway.config.settings`); keys
+left out fall back to `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, as other S3 clients do.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +13,6 @@ import urllib3
 from minio import Minio
 
 from gateway.config.models import S3Settings
-
-
-def settings_from_env(environ: dict[str, str] | None = None) -> S3Settings | None:
-    """S3 settings for the config sync, from GATEWAY_S3_* variables (None if no endpoint)."""
-    env = os.environ if environ is None else environ
-    endpoint = env.get("GATEWAY_S3_ENDPOINT")
-    if not endpoint:
-        return None
-    return S3Settings(
-        endpoint=endpoint,
-        secure=env.get("GATEWAY_S3_SECURE", "true").lower() != "false",
-        access_key=env.get("GATEWAY_S3_ACCESS_KEY"),
-        secret_key=env.get("GATEWAY_S3_SECRET_KEY"),
-        ca_file=env.get("GATEWAY_S3_CA_FILE") or None,
-        cert_file=env.get("GATEWAY_S3_CERT_FILE") or None,
-        key_file=env.get("GATEWAY_S3_KEY_FILE") or None,
-        tls_server_name=env.get("GATEWAY_S3_TLS_SERVER_NAME") or None,
-        region=env.get("GATEWAY_S3_REGION") or None,
-    )
 
 
 def make_client(settings: S3Settings, timeout: float = 5.0, retries: int = 0) -> Minio:

@@ -11,16 +11,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.config.loader import GatewayConfig
-from gateway.config.models import RoutingStrategyArgs
 from gateway.errors import ArtifactError, ConfigError
 from gateway.routing.artifact import Artifact, load_artifact
 from gateway.routing.base import LLMCaller, RoutingRequest, RoutingStrategy
 from gateway.routing.encoders import encoder_for
 from gateway.routing.registry import StrategySettings, resolve
 from gateway.telemetry.decisions import DecisionRecord, record_decision
+
+if TYPE_CHECKING:  # types only: gateway.config reads the strategy registry, so routing never imports it
+    from gateway.config.loader import GatewayConfig
+    from gateway.config.models import RoutingStrategyArgs
 
 
 def routing_name(deployment: dict[str, Any]) -> str:
@@ -111,7 +113,9 @@ class RoutingRuntime:
         """`embedder`, when given, replaces every artifact's own encoder (tests and benchmarks)."""
         self.config = config
         self.name = config.strategy or ""
-        self.args = config.strategy_args or RoutingStrategyArgs()
+        if config.strategy_args is None:
+            raise ConfigError(str(config.source), "router_settings.routing_strategy", "not an llmrouter strategy")
+        self.args: RoutingStrategyArgs = config.strategy_args
         self.active = active
         self.embedder = embedder
         self.llm_call = llm_call

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
-
-from gateway.routing.base import Decision
 
 logger = logging.getLogger("gateway.routing")
 tracer = trace.get_tracer("gateway.routing")
@@ -23,6 +22,17 @@ DECISIONS = Counter("gateway_routing_decisions_total", "Routing decisions by str
                     ["strategy", "model_group", "model"])
 DECISION_SECONDS = Histogram("gateway_routing_decision_seconds", "Time to reach a routing decision",
                              ["strategy"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5))
+
+
+class Decision(Protocol):
+    """What a strategy chose (`gateway.routing.base.Decision` is one): described here, not imported,
+    so that telemetry stays below routing in the import order."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def scores(self) -> Mapping[str, float]: ...
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def settings_from_env(env: Mapping[str, str] | None = None) -> OtlpSettings | None:
-    """The validated settings, or None when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset (export off)."""
-    env = os.environ if env is None else env
+def otlp_settings_from_env(env: Mapping[str, str]) -> OtlpSettings | None:
+    """The validated settings, or None when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset (export off).
+
+    `env` is the process environment, read once by `gateway.config.settings.EnvironmentSettings`."""
     endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_ENDPOINT")
     if not endpoint:
         return None

@@ -1,4 +1,4 @@
-"""Set up the process's OpenTelemetry providers before LiteLLM starts (`configure_from_env`).
+"""Set up the process's OpenTelemetry providers before LiteLLM starts (`configure`).
 
 Decision (docs/observability.md): one provider per signal for the whole process.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.telemetry.logs import install_trace_filter, otlp_log_handler
-from gateway.telemetry.settings import OtlpSettings, settings_from_env
+from gateway.telemetry.settings import OtlpSettings
 
 logger = logging.getLogger("gateway.telemetry")
 LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
@@ -33,7 +33,7 @@ _state: dict[str, TelemetryHandle] = {}  # one set of providers per process: the
 
 @dataclass
 class TelemetryHandle:
-    """What `configure_from_env` built; `shutdown()` flushes every exporter (tests, clean stop)."""
+    """What `configure` built; `shutdown()` flushes every exporter (tests, clean stop)."""
 
     settings: OtlpSettings | None
     providers: list[Any] = field(default_factory=list)
@@ -119,12 +119,12 @@ def apply_verbose(litellm_settings: Mapping[str, Any] | None, environ: Mapping[s
     return True
 
 
-def configure_from_env(environ: Mapping[str, str] | None = None,
-                       litellm_settings: Mapping[str, Any] | None = None) -> TelemetryHandle:
-    """Build and publish the OTel providers from `OTEL_EXPORTER_OTLP_*`; idempotent per process.
+def configure(settings: OtlpSettings | None, litellm_settings: Mapping[str, Any] | None = None,
+              litellm_log: str = "") -> TelemetryHandle:
+    """Build and publish the OTel providers for `settings` (None: no export); idempotent per process.
 
-    Call it early in `gateway serve`, before LiteLLM's proxy is imported. Raises `ConfigError`
-    naming the variable when the environment is inconsistent (e.g. a certificate without its key).
+    Call it early in `gateway serve`, before LiteLLM's proxy is imported. `settings` and
+    `litellm_log` come from the environment, validated once (`gateway.config.settings.ServeSettings`).
     """
     if "handle" in _state:
         return _state["handle"]
@@ -138,9 +138,8 @@ def configure_from_env(environ: Mapping[str, str] | None = None,
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    settings = settings_from_env(environ)
     install_trace_filter()
-    apply_verbose(litellm_settings, environ)
+    apply_verbose(litellm_settings, {"LITELLM_LOG": litellm_log} if litellm_log else {})
     handle = TelemetryHandle(settings)
     if settings is not None:
         resource = Resource.create({"service.name": settings.service_name})

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from gateway.config.loader import load_config
-from gateway.reload.manager import ReloadManager, build_runtime
+from gateway.reload.loader import load_runtime
+from gateway.reload.manager import ReloadManager
 from tests.helpers import constant_knn, knn_config, write_config
 
 QUERY = [{"role": "user", "content": "hello there"}]
@@ -20,7 +21,7 @@ async def manager(tmp_path):
     data = knn_config(artifact)
     data["router_settings"]["routing_strategy_args"].update(hot_reload=True, reload_interval=0.1)
     config = load_config(write_config(tmp_path, data))
-    runtime = await build_runtime(config)
+    runtime = await load_runtime(config)
     published = []
     mgr = ReloadManager(config, runtime, apply_to_litellm=lambda c: None, publish=published.append,
                         config_reload=False)

@@ -6,7 +6,8 @@ import logging
 import os
 
 from gateway.config.loader import load_config
-from gateway.reload.manager import ReloadManager, build_runtime
+from gateway.reload.loader import load_runtime
+from gateway.reload.manager import ReloadManager
 from tests.helpers import constant_knn, knn_config, write_config
 
 
@@ -15,7 +16,7 @@ async def test_reload_attempts_leave_spans_and_log_lines(tmp_path, spans, caplog
     data = knn_config(model)
     data["router_settings"]["routing_strategy_args"].update(hot_reload=True, reload_interval=30)
     config = load_config(write_config(tmp_path, data))
-    manager = ReloadManager(config, await build_runtime(config), lambda c: None, lambda r: None, config_reload=False)
+    manager = ReloadManager(config, await load_runtime(config), lambda c: None, lambda r: None, config_reload=False)
     await manager.start()
     try:
         caplog.set_level(logging.INFO, logger="gateway.reload")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.config.loader import parse_config
-from gateway.reload.manager import ReloadManager, build_runtime
+from gateway.reload.loader import load_runtime
+from gateway.reload.manager import ReloadManager
 from gateway.reload.sources import SourceError
 from tests.helpers import constant_knn, knn_config
 from tests.reload.s3_store import put, s3_store, settings, site_pki
@@ -37,7 +38,7 @@ def s3_config(tmp_path, pki_dir, port, key="knn.tar", bucket="artifacts", **over
 
 
 async def started(config):
-    manager = ReloadManager(config, await build_runtime(config), apply_to_litellm=lambda c: None,
+    manager = ReloadManager(config, await load_runtime(config), apply_to_litellm=lambda c: None,
                             publish=lambda r: None, config_reload=False)
     await manager.start()
     return manager
@@ -89,7 +90,7 @@ async def test_store_faults_keep_the_model_serving(store, tmp_path, fault, expec
         key = fault.pop("key", "fault.tar")
         bucket = fault.pop("bucket", "artifacts")
         broken = s3_config(tmp_path, pki_dir, port, key=key, bucket=bucket, **fault)
-        from gateway.reload.manager import model_source
+        from gateway.reload.loader import model_source
 
         manager.model_watcher.source = model_source(broken)
         with pytest.raises(SourceError) as err:
@@ -106,7 +107,7 @@ async def test_start_up_with_an_unreachable_store_names_the_key(store, tmp_path)
 
     pki_dir, port = store
     with pytest.raises(ConfigError) as err:
-        await build_runtime(s3_config(tmp_path, pki_dir, port, key="never-published.tar"))
+        await load_runtime(s3_config(tmp_path, pki_dir, port, key="never-published.tar"))
     assert err.value.key == "router_settings.routing_strategy_args.model_s3_key"
     assert "NoSuchKey" in str(err.value)
 

@@ -1,0 +1,129 @@
+"""`gateway mlops ...`: the training loop, training alone, and an OTLP file sink for sites without a collector.
+
+`python -m gateway.mlops`, `python -m gateway.mlops.otlp_sink` are the same commands under their old
+names. Training runs in the separate training environment (GATEWAY_TRAINING_PYTHON): the gateway's
+venv never gets torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+from pathlib import Path
+
+from gateway.errors import GatewayError
+from gateway.mlops.errors import MLOpsError
+
+logger = logging.getLogger("gateway.mlops")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds `mlops` to the gateway CLI; each command sets `func`."""
+    parser = subparsers.add_parser("mlops", help="traces -> training -> evaluation -> publishing",
+                                   description="The training loop, training alone, and an OTLP file sink for "
+                                               "sites without a collector. `python -m gateway.mlops` is the same "
+                                               "command under its old name.")
+    # The loop's refusals (too few labels, the evaluation gate, training failed) exit 1, not 2;
+    # no offline defaults: the training environment keeps its own threads and settings.
+    parser.set_defaults(refused=(MLOpsError,), offline_defaults=False)
+    sub = parser.add_subparsers(dest="mlops_command", required=True, metavar="COMMAND")
+
+    loop = sub.add_parser("loop", help="traces -> train -> evaluate -> gate -> publish",
+                          description="Read captured traces, train a router in the training environment, "
+                                      "evaluate it on held-out queries and publish it if it passes the gate.")
+    loop.add_argument("--traces", action="append", required=True, metavar="FORMAT:PATH",
+                      help="captured spans: otlp, jaeger, tempo or xray, then the file (repeatable)")
+    loop.add_argument("--strategy", default="knn", help="the router to train (default: knn)")
+    loop.add_argument("--work", type=Path, required=True, metavar="DIR",
+                      help="training data, artifacts and the evaluation report go here")
+    loop.add_argument("--cost-weight", type=float, default=0.0, metavar="W",
+                      help="weight of the cost in a query's score (default: 0)")
+    loop.add_argument("--latency-weight", type=float, default=0.0, metavar="W",
+                      help="weight of the latency in a query's score (default: 0)")
+    loop.add_argument("--prior-weight", type=float, default=0.0, metavar="W",
+                      help="tie-break toward the model that is better on average (docs/mlops-training.md)")
+    loop.add_argument("--min-quality", type=float, default=0.0, metavar="Q",
+                      help="evaluation gate: held-out mean quality (default: 0)")
+    loop.add_argument("--publish-path", type=Path, metavar="FILE", help="publish the artifact to this path")
+    loop.add_argument("--publish-s3", metavar="BUCKET/KEY", help="publish to S3 (store from GATEWAY_S3_*)")
+    loop.set_defaults(func=_loop)
+
+    # Its options are the trainer's own: they pass through, `--help` included.
+    train = sub.add_parser("train", add_help=False, help="train routers (python -m gateway.mlops.train)",
+                           usage="%(prog)s --data DIR --out DIR [--strategies knn,svm,...] [--hparams FILE] "
+                                 "[--version V] [--encoder static|minilm]",
+                           description="Run `python -m gateway.mlops.train` with these options in the training "
+                                       "environment (GATEWAY_TRAINING_PYTHON, default "
+                                       "/var/cache/gateway-build/training-venv/bin/python, made by `make "
+                                       "training-env`). `gateway mlops train --help` prints the trainer's help.")
+    train.set_defaults(func=_train, passthrough=True)
+
+    sink = sub.add_parser("otlp-sink", help="receive OTLP/HTTP traces on loopback and append them to a file",
+                          description="A minimal OTLP/HTTP traces receiver on 127.0.0.1 that writes what the "
+                                      "OpenTelemetry Collector's file exporter writes (one OTLP/JSON request per "
+                                      "line); the loop's `--traces otlp:FILE` reads it.")
+    sink.add_argument("--port", type=int, default=4318, help="loopback port (default: 4318, OTLP/HTTP's)")
+    sink.add_argument("--out", type=Path, required=True, metavar="FILE", help="the spans file (appended to)")
+    sink.set_defaults(func=_otlp_sink)
+    return parser
+
+
+def _publisher(args):
+    if args.publish_path:
+        from gateway.mlops.publish import copy_report, publish_file
+
+        def to_path(artifact, report):
+            publish_file(artifact, args.publish_path)
+            copy_report(report, args.publish_path)
+            return str(args.publish_path)
+        return to_path
+    if args.publish_s3:
+        from gateway.config.settings import s3_settings_from_env
+        from gateway.mlops.publish import publish_s3
+
+        bucket, _, key = args.publish_s3.partition("/")
+        settings = s3_settings_from_env()  # GATEWAY_S3_* (docs/hot-reload.md)
+        if settings is None:
+            raise MLOpsError("--publish-s3 needs GATEWAY_S3_ENDPOINT and the other GATEWAY_S3_* settings")
+        return lambda artifact, report: publish_s3(artifact, settings, bucket, key, report)
+    return None
+
+
+def _loop(args: argparse.Namespace) -> int:
+    from gateway.mlops.dataset import ScoreWeights
+    from gateway.mlops.pipeline import run_loop
+
+    sources = []
+    for item in args.traces:
+        fmt, _, path = item.partition(":")
+        sources.append((fmt, Path(path)))
+    weights = ScoreWeights(args.cost_weight, args.latency_weight, args.prior_weight)
+    result = run_loop(sources, args.work, args.strategy, weights, args.min_quality, publish=_publisher(args))
+    print(f"{result.extracted.summary()}\nreport: {result.report}\npublished: {result.published or 'no (no target)'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gateway.mlops.pipeline import TRAINING_PYTHON
+
+    if not TRAINING_PYTHON.exists():
+        raise MLOpsError(f"training environment missing: {TRAINING_PYTHON} not found; run `make training-env` "
+                         "(or set GATEWAY_TRAINING_PYTHON)")
+    command = [str(TRAINING_PYTHON), "-m", "gateway.mlops.train", *args.extra]
+    logger.info("training in %s (output follows as each strategy finishes)", TRAINING_PYTHON)
+    # the training venv holds no copy of the gateway: it runs the package next to this one
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[2], check=False)
+    return done.returncode
+
+
+def _otlp_sink(args: argparse.Namespace) -> int:
+    from gateway.mlops.otlp_sink import OtlpFileSink
+
+    try:
+        sink = OtlpFileSink(args.out, args.port)
+    except OSError as exc:
+        raise GatewayError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    print(f"OTLP/HTTP traces on {sink.endpoint}/v1/traces -> {args.out}", flush=True)
+    sink.server.serve_forever()
+    return 0
