@@ -1,5 +1,5 @@
 # The Ansible controller: ansible and ansible-lint from a hash-pinned lock, in a venv outside the repo.
-# Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, HOST_ARCH, CLEAN_PIP).
+# Included by the main Makefile (BUILD_CACHE, HOST_ARCH, CLEAN_PIP, locked_install, TOOLS).
 ANSIBLE_VENV := $(BUILD_CACHE)/ansible-venv
 
 .PHONY: ansible-env test-ansible ansible-wheelhouse

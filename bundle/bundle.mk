@@ -1,6 +1,5 @@
 # The USB bundle: one signed, reproducible .tar.zst for an air-gapped site (docs/moat-mode.md).
-# Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, TOOLS, VERSION, ARCHES)
-# and bundle/apt/apt.mk (apt-repo).
+# Included by the main Makefile (BUILD_CACHE, TOOLS, VERSION, ARCHES); uses apt-repo of bundle/apt/apt.mk.
 #   make bundle                               everything, after (re)making its inputs
 #   make bundle BUNDLE_ARGS="--no-images --no-apt --no-vendor"   a lighter development bundle
 #   make bundle BUNDLE_DEPS=                  pack the build outputs already there, remake nothing
@@ -19,7 +18,7 @@ BUNDLE_DEPS ?= wheelhouse ansible-wheelhouse \
 .PHONY: bundle bundle-verify test-bundle bundle-apt-repo
 
 # apt.mk builds only the host's architecture unless ARCHES comes from the command line.
-bundle-apt-repo:
+bundle-apt-repo: ## apt-repo for every arch of the bundle ($(ARCHES)), not only the host's
 	@$(MAKE) --no-print-directory apt-repo ARCHES="$(ARCHES)"
 
 bundle: $(VENV)/.installed $(TOOLS)/.installed $(BUNDLE_DEPS) ## one signed, reproducible USB bundle in dist/ (BUNDLE_ARGS: --no-images ...)

@@ -1,27 +1,8 @@
 # Supply chain: hash-pinned locks, the offline wheelhouse, daemonless multi-arch images.
-# Included by the main Makefile; docs/supply-chain.md explains every target and decision.
-# Downloads, the tools venv and base root filesystems are cached outside the repo.
-BUILD_CACHE ?= /var/cache/gateway-build
-export BUILD_CACHE
-TOOLS := $(BUILD_CACHE)/tools
-TOOLS_PY := $(TOOLS)/bin/python
-# pip with no site/user configuration and no PIP_* variables: only PyPI, never a local mirror.
-CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_FILE=/dev/null \
-	PIP_DISABLE_PIP_VERSION_CHECK=1
-ARCHES ?= amd64 arm64
-# Where torch's CPU build comes from (training lock, wheelhouse and venv): this machine keeps the
-# wheel in /opt/wheels; a connected site sets https://download.pytorch.org/whl/cpu/torch/.
-TORCH_CPU_WHEELS ?= /opt/wheels
-export TORCH_CPU_WHEELS
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# Included by the main Makefile, which defines the shared variables (BUILD_CACHE, TOOLS, CLEAN_PIP,
+# ARCHES, VERSION, TORCH_CPU_WHEELS, locked_install); docs/supply-chain.md explains every target and decision.
 IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar
 SUPPLY_CHAIN_TESTS := $(PY) -m pytest -q -p no:cacheprovider
-# Install complete hash-pinned locks into a venv without resolving anything: --no-deps, because a
-# resolver (Debian's pip 23.0.1) may still reach for a newer release to satisfy an extra; then pip
-# check and the lock-closure check prove the set is whole (docs/supply-chain.md, "Installs never
-# resolve"). $(call locked_install,VENV,LOCKS,[extra pip options])
-locked_install = $(foreach lock,$(2),$(CLEAN_PIP) $(1)/bin/python -m pip install -q --no-deps --require-hashes $(3) -r $(lock) && ) \
-	$(CLEAN_PIP) $(1)/bin/python wheelhouse/tools/closure.py --pip-check $(2)
 
 .PHONY: lock lock-check wheelhouse wheelhouse-training verify-offline images image-training \
 	test-images test-images-amd64 test-supply-chain supply-chain-deps

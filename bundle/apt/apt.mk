@@ -1,6 +1,6 @@
 # The offline apt repository: bundle/apt/packages.txt and its dependency closure, one flat repo per arch.
-# Included by the main Makefile after wheelhouse/supply-chain.mk (BUILD_CACHE, HOST_ARCH, ARCHES).
-# Builds the host's arch unless ARCHES is given (supply-chain.mk's default of both arches is not used here).
+# Included by the main Makefile (BUILD_CACHE, HOST_ARCH, ARCHES).
+# Builds the host's arch unless ARCHES is given (the Makefile's default of both arches is not used here).
 APT_ARCHES := $(if $(filter command line environment,$(origin ARCHES)),$(ARCHES),$(HOST_ARCH))
 
 .PHONY: apt-repo
