@@ -69,8 +69,11 @@ def tuned(strategies: list[str], train, test, llm, sizes, unseen) -> None:
             setting = ", ".join(f"{k}={v}" for k, v in cv[strategy]["choice"]["params"].items())
             policies[f"llmrouter-{strategy} ({setting}, cost weight {weight:g}: CV)"] = chosen
     extra = {"cv": cv, "parity": parity_rate}
-    write_report(evaluate(test, policies, sizes), run / "all-500", "llmrouter test (500), CV-tuned", extra)
-    write_report(evaluate(test.subset(unseen), {k: [v[i] for i in unseen] for k, v in policies.items()}, sizes),
+    reference = train.best_single()
+    write_report(evaluate(test, policies, sizes, reference=reference), run / "all-500",
+                 "llmrouter test (500), CV-tuned", extra)
+    write_report(evaluate(test.subset(unseen), {k: [v[i] for i in unseen] for k, v in policies.items()}, sizes,
+                          reference=reference),
                  run / "unseen-381", f"llmrouter test, {len(unseen)} unseen questions, CV-tuned", extra)
     print(json.dumps({s: {k: v for k, v in c.items() if k != "trials"} for s, c in cv.items()}, indent=1))
     print(json.dumps(parity_rate))
@@ -120,10 +123,11 @@ def main() -> None:
         extra = {"cost_weight": weight, "prior_weight": args.prior, "encoder": args.encoder, "training": agreement,
                  "train_and_route_seconds": round(total, 1),
                  "cost_model": "list prices; prompt tokens = 1.3 x words, 200 completion tokens"}
-        results = evaluate(test, policies, sizes)
+        results = evaluate(test, policies, sizes, reference=train.best_single())
         write_report(results, run / "all-500", f"llmrouter test (500), cost weight {weight:g}", extra)
         sub = test.subset(unseen)
-        results_unseen = evaluate(sub, {k: [v[i] for i in unseen] for k, v in policies.items()}, sizes)
+        results_unseen = evaluate(sub, {k: [v[i] for i in unseen] for k, v in policies.items()}, sizes,
+                                  reference=train.best_single())
         write_report(results_unseen, run / "unseen-381", f"llmrouter test, {len(unseen)} questions not in train, "
                      f"cost weight {weight:g}", extra)
         print(json.dumps(extra, indent=1))

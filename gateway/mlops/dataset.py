@@ -10,7 +10,10 @@ LLMRouter's trainers ignore cost and latency, so they are folded into the score 
 with the weights the user sets (`ScoreWeights`); all 0 keeps pure quality. The prior term breaks
 ties: with 0/1 labels most queries have several best models (or none right), and LLMRouter labels
 a query with the *first* best row; a small prior (0.01) makes that the model that is better on
-average instead of whichever is listed first.
+average instead of whichever is listed first. "On average" is the **task average** (macro) when
+the dataset names a task per query (`tasks`), else the mean over rows: with tasks of very
+different sizes the row mean favours whatever model is good at the largest task. `tie_break`
+names a model that wins every tie outright.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class ScoreWeights:
     cost: float = 0.0
     latency: float = 0.0
     prior: float = 0.0
+    tie_break: str | None = None  # a model that wins every tie (else: the best on the task average)
 
     def __post_init__(self):
         if self.cost < 0 or self.latency < 0 or self.prior < 0:
@@ -45,6 +49,7 @@ class RoutingDataset:
     quality: np.ndarray  # (n, L)
     cost: np.ndarray  # (n, L)
     latency_ms: np.ndarray  # (n, L)
+    tasks: list[str] | None = None  # the task (benchmark, group) of each query, when known
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -52,15 +57,41 @@ class RoutingDataset:
     def subset(self, rows: Sequence[int]) -> RoutingDataset:
         rows = list(rows)
         return RoutingDataset([self.queries[i] for i in rows], list(self.models), self.quality[rows],
-                              self.cost[rows], self.latency_ms[rows])
+                              self.cost[rows], self.latency_ms[rows],
+                              None if self.tasks is None else [self.tasks[i] for i in rows])
+
+    def row_weights(self) -> np.ndarray:
+        """Weights summing to 1 that make a weighted mean over rows the task average (macro): each
+        task counts the same, whatever its size. Without tasks, every row counts the same."""
+        n = len(self)
+        if self.tasks is None or n == 0:
+            return np.full(n, 1.0 / max(n, 1))
+        names, index, counts = np.unique(np.array(self.tasks, dtype=object), return_inverse=True, return_counts=True)
+        return 1.0 / (len(names) * counts[index])
+
+    def model_means(self) -> np.ndarray:
+        """Each model's task-averaged mean quality over the rows where it was observed."""
+        seen = np.isfinite(self.quality)
+        weights = self.row_weights()[:, None] * seen
+        total = weights.sum(axis=0)
+        return np.where(total > 0, (np.nan_to_num(self.quality) * weights).sum(axis=0) / np.maximum(total, 1e-300), 0.0)
+
+    def best_single(self) -> str:
+        """The model with the highest task-averaged quality: the reference every router is judged against."""
+        return self.models[int(np.argmax(self.model_means()))]
 
     def score(self, weights: ScoreWeights) -> np.ndarray:
         """Quality with cost and latency folded in, per (query, model); NaN where quality is unknown."""
         def norm(x: np.ndarray) -> np.ndarray:
             top = np.nanmax(x) if np.any(np.isfinite(x)) else 0.0
             return np.nan_to_num(x / top, nan=0.0) if top > 0 else np.zeros_like(x)
-        seen = np.isfinite(self.quality).sum(axis=0)
-        prior = np.where(seen > 0, np.nansum(self.quality, axis=0) / np.maximum(seen, 1), 0.0)
+        prior = self.model_means()
+        if weights.tie_break is not None:
+            if weights.tie_break not in self.models:
+                raise DatasetError(f"tie_break '{weights.tie_break}' is not a model of the dataset "
+                                   f"({', '.join(self.models)})")
+            prior[self.models.index(weights.tie_break)] = prior.max() + 1.0
+            prior = prior / prior.max()  # in [0, 1], as the quality it breaks ties for
         return (self.quality - weights.cost * norm(self.cost) - weights.latency * norm(self.latency_ms)
                 + weights.prior * np.nan_to_num(prior)[None, :])
 
@@ -135,12 +166,15 @@ def write_training_dir(dataset: RoutingDataset, weights: ScoreWeights, directory
             for j, model in enumerate(dataset.models):
                 if not np.isfinite(score[i, j]):
                     continue
-                out.write(json.dumps({
+                row = {
                     "query": query, "model_name": model, "performance": float(score[i, j]), "embedding_id": i,
                     "quality": float(dataset.quality[i, j]),
                     "cost": None if np.isnan(dataset.cost[i, j]) else float(dataset.cost[i, j]),
                     "latency_ms": None if np.isnan(dataset.latency_ms[i, j]) else float(dataset.latency_ms[i, j]),
-                }) + "\n")
+                }
+                if dataset.tasks is not None:
+                    row["task_name"] = dataset.tasks[i]  # LLMRouter's own field for it
+                out.write(json.dumps(row) + "\n")
     (directory / "queries_train.json").write_text(json.dumps(dataset.queries))
     (directory / "llm_data.json").write_text(json.dumps(llm_data_for(dataset.models, llm_data), indent=1))
     with (directory / "heldout.jsonl").open("w", encoding="utf-8") as out:

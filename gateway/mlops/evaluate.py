@@ -2,6 +2,13 @@
 single model, oracle). Per policy: accuracy against the oracle (the chosen model is one of the
 best for that query), mean quality, total and mean cost, mean latency; paired standard errors of
 the quality difference to the best single model. Writes JSON, Markdown and a cost-quality PNG.
+
+The best single model is a fixed policy chosen **before** the split is read: pass
+`reference=train.best_single()` (the model best on the training data's task average). Without it
+the model best on the evaluated split itself is used and the report says "chosen on this split":
+that reference has seen the answers, so a router compared with it is judged against an oracle of sorts.
+When the split names tasks, the task-averaged (macro) quality and its paired difference are
+reported too (each task counts the same; the standard error combines the per-task ones).
 """
 
 from __future__ import annotations
@@ -27,6 +34,20 @@ class PolicyResult:
     quality_diff_vs_best_single: float
     diff_stderr: float
     share: dict[str, float]
+    macro_quality: float | None = None  # task average, when the split names tasks
+    macro_diff_vs_best_single: float | None = None
+    macro_diff_stderr: float | None = None
+
+
+def _macro(dataset: RoutingDataset, values: np.ndarray) -> tuple[float, float]:
+    """Task-averaged mean of per-row `values` and its standard error (tasks independent)."""
+    tasks = np.array(dataset.tasks, dtype=object)
+    means, variances = [], []
+    for task in np.unique(tasks):
+        part = values[tasks == task]
+        means.append(part.mean())
+        variances.append(part.var(ddof=1) / len(part) if len(part) > 1 else 0.0)
+    return float(np.mean(means)), float(np.sqrt(np.sum(variances)) / len(means))
 
 
 def _quality_of(dataset: RoutingDataset, choices: np.ndarray) -> np.ndarray:
@@ -34,14 +55,23 @@ def _quality_of(dataset: RoutingDataset, choices: np.ndarray) -> np.ndarray:
 
 
 def evaluate(dataset: RoutingDataset, policies: Mapping[str, Sequence[str]], sizes: Mapping[str, float] | None = None,
-             seed: int = 0) -> list[PolicyResult]:
-    """`policies`: name -> chosen model per held-out query. Baselines are added here."""
+             seed: int = 0, reference: str | None = None) -> list[PolicyResult]:
+    """`policies`: name -> chosen model per held-out query. Baselines are added here. `reference`:
+    the best single model chosen on the training data (see the module docstring)."""
     n, models = len(dataset), dataset.models
     q = np.nan_to_num(dataset.quality, nan=0.0)
-    best_single = int(np.argmax(q.mean(axis=0)))
+    if reference is not None:
+        if reference not in models:
+            from gateway.mlops.errors import DatasetError
+
+            raise DatasetError(f"reference model '{reference}' is not in the evaluated split ({', '.join(models)})")
+        best_single, label = models.index(reference), f"best single on train ({reference})"
+    else:
+        best_single = models.index(dataset.best_single())
+        label = f"best single ({models[best_single]}, chosen on this split)"
     all_choices: dict[str, np.ndarray] = {
         "oracle": np.argmax(q - 1e-9 * np.nan_to_num(dataset.cost, nan=0.0), axis=1),  # best, cheapest on ties
-        f"best single ({models[best_single]})": np.full(n, best_single),
+        label: np.full(n, best_single),
         "random": np.random.default_rng(seed).integers(0, len(models), size=n),
     }
     if sizes:
@@ -59,25 +89,34 @@ def evaluate(dataset: RoutingDataset, policies: Mapping[str, Sequence[str]], siz
         latency = dataset.latency_ms[np.arange(n), choices]
         diff = quality - base_quality
         counts = np.bincount(choices, minlength=len(models)) / n
+        macro = {}
+        if dataset.tasks is not None:
+            macro["macro_quality"] = _macro(dataset, quality)[0]
+            macro["macro_diff_vs_best_single"], macro["macro_diff_stderr"] = _macro(dataset, diff)
         results.append(PolicyResult(
             name=name, accuracy=float(np.mean(quality >= best_q)), mean_quality=float(quality.mean()),
             total_cost=float(cost.sum()), mean_cost=float(cost.mean()),
             mean_latency_ms=None if np.all(np.isnan(latency)) else float(np.nanmean(latency)),
             quality_diff_vs_best_single=float(diff.mean()), diff_stderr=float(diff.std(ddof=1) / np.sqrt(n)),
-            share={models[i]: round(float(c), 4) for i, c in enumerate(counts) if c > 0},
+            share={models[i]: round(float(c), 4) for i, c in enumerate(counts) if c > 0}, **macro,
         ))
     return results
 
 
 def to_markdown(results: Sequence[PolicyResult], title: str, cost_unit: str = "USD") -> str:
+    macro = bool(results) and results[0].macro_quality is not None
+    extra_head = " task-averaged quality | Δ task-averaged (± s.e.) |" if macro else ""
     lines = [f"### {title}", "",
-             "| policy | accuracy vs oracle | mean quality | Δ vs best single (± s.e.) "
-             f"| total cost ({cost_unit}) | mean latency ms |",
-             "|---|---|---|---|---|---|"]
+             "| policy | accuracy vs oracle | mean quality | Δ vs best single (± s.e.) |" + extra_head
+             + f" total cost ({cost_unit}) | mean latency ms |",
+             "|---|---|---|---|" + ("---|---|" if macro else "") + "---|---|"]
     for r in results:
         latency = "-" if r.mean_latency_ms is None else f"{r.mean_latency_ms:.1f}"
+        extra = (f" {r.macro_quality:.4f} | {r.macro_diff_vs_best_single:+.4f} ± {r.macro_diff_stderr:.4f} |"
+                 if macro else "")
         lines.append(f"| {r.name} | {r.accuracy:.3f} | {r.mean_quality:.4f} | "
-                     f"{r.quality_diff_vs_best_single:+.4f} ± {r.diff_stderr:.4f} | {r.total_cost:.4g} | {latency} |")
+                     f"{r.quality_diff_vs_best_single:+.4f} ± {r.diff_stderr:.4f} |{extra} "
+                     f"{r.total_cost:.4g} | {latency} |")
     return "\n".join(lines) + "\n"
 
 

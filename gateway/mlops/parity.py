@@ -57,8 +57,8 @@ def check(out_dir: Path) -> dict[str, Parity]:
     queries = [""] * len(vectors)  # the strategies read the vector; the text is not needed here
     results = {}
     for name, entry in report["strategies"].items():
-        gateway = route_all(load_strategy(Path(entry["artifact"])), queries, vectors)
-        library = entry["library_choices"]
+        library = entry["library_choices"]  # the first held-out queries (train.MAX_LIBRARY_ROUTED at most)
+        gateway = route_all(load_strategy(Path(entry["artifact"])), queries[:len(library)], vectors[:len(library)])
         mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(library, gateway, strict=True)) if a != b]
         results[name] = Parity(name, len(library) - len(mismatches), len(library), mismatches[:10])
     return results

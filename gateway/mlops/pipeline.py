@@ -93,7 +93,7 @@ def run_loop(sources: Sequence[tuple[str, Path]], work: Path, strategy: str = "k
     artifact = out / f"{strategy}.tar"
     vectors = np.load(out / "embeddings_heldout.npy")
     chosen = parity.route_all(parity.load_strategy(artifact), heldout.queries, vectors)
-    results = evaluate(heldout, {f"llmrouter-{strategy}": chosen})
+    results = evaluate(heldout, {f"llmrouter-{strategy}": chosen}, reference=train_set.best_single())
     files = write_report(results, work / "evaluation", f"captured traffic, llmrouter-{strategy}",
                          {"heldout_separate": separate, **stats, "extract": extracted.summary()})
     gate(results, f"llmrouter-{strategy}", min_quality)

@@ -35,7 +35,9 @@ def llmrouter_split(split: str, root: Path = SHARED) -> tuple[RoutingDataset, di
     quality = np.array([[float(r["scores"][m]) for m in models] for r in rows])
     queries = [r["question"] for r in rows]
     cost = np.array([[call_cost(q, llm_data[m]) for m in models] for q in queries])
-    return RoutingDataset(queries, models, quality, cost, np.full_like(quality, np.nan)), \
+    # train.json names a cluster (task group) per question; test.json does not
+    tasks = [f"cluster-{r['cluster_id']}" for r in rows] if all("cluster_id" in r for r in rows) else None
+    return RoutingDataset(queries, models, quality, cost, np.full_like(quality, np.nan), tasks), \
         {m: llm_data[m] for m in models}
 
 

@@ -3,7 +3,8 @@
     from gateway.mlops.quality_router import train_quality_router
     files, report = train_quality_router(dataset, vectors, encoder=static_encoder())
 
-Everything is chosen on the training data only: the best single model (highest mean quality),
+Everything is chosen on the training data only: the best single model (`dataset.best_single()`: the
+highest task-averaged quality; every mean here is task-averaged when the dataset names tasks),
 each model's relative cost, the neighbourhood size and shrinkage (`GRID`) by 5-fold
 cross-validation, and the cost-quality curve the operator's dial reads (every training query
 routed by a model fitted without its fold, at every `lambda` of `LAMBDAS`). The held-out data
@@ -65,10 +66,11 @@ def route(predicted: np.ndarray, model_cost: np.ndarray, cost_weight: float) -> 
 
 
 def curve(predicted: np.ndarray, quality: np.ndarray, cost: np.ndarray, model_cost: np.ndarray,
-          best: int) -> Curve:
+          best: int, weights: np.ndarray) -> Curve:
+    """Quality and cost ratios to the best single model at every lambda; means weighted by `weights`."""
     rows = np.arange(len(quality))
-    base_q, base_c = max(quality[:, best].mean(), 1e-12), max(cost[:, best].mean(), 1e-12)
-    points = [(quality[rows, c].mean() / base_q, cost[rows, c].mean() / base_c)
+    base_q, base_c = max(weights @ quality[:, best], 1e-12), max(weights @ cost[:, best], 1e-12)
+    points = [(weights @ quality[rows, c] / base_q, weights @ cost[rows, c] / base_c)
               for c in (route(predicted, model_cost, lam) for lam in LAMBDAS)]
     q, c = (np.array(v) for v in zip(*points, strict=True))
     return Curve(LAMBDAS.copy(), q, c)
@@ -80,8 +82,9 @@ def train_quality_router(dataset: RoutingDataset, vectors: np.ndarray, encoder=N
     """The artifact's files and a report (choice, CV curve, every grid point's score)."""
     quality = np.nan_to_num(dataset.quality, nan=0.0)
     cost = np.nan_to_num(dataset.cost, nan=0.0)
-    best = int(np.argmax(quality.mean(axis=0)))
-    model_cost = cost.mean(axis=0) / max(float(cost[:, best].mean()), 1e-12)
+    best = dataset.models.index(dataset.best_single())
+    weights = dataset.row_weights()
+    model_cost = weights @ cost / max(float(weights @ cost[:, best]), 1e-12)
     fold_of = fold_assignment(len(dataset), folds, seed)
     scored = []
     for k, alpha in grid:
@@ -91,7 +94,7 @@ def train_quality_router(dataset: RoutingDataset, vectors: np.ndarray, encoder=N
         for f in range(folds):
             held = fold_of == f
             predicted[held] = predict(vectors[~held], quality[~held], vectors[held], k, alpha)
-        cv = curve(predicted, quality, cost, model_cost, best)
+        cv = curve(predicted, quality, cost, model_cost, best, weights)
         scored.append((cv.score(), k, alpha, cv))
     if not scored:
         raise ValueError(f"{len(dataset)} training rows are too few for {folds}-fold cross-validation")
