@@ -20,8 +20,9 @@ CLEAN_PIP := env $(foreach v,$(filter PIP_%,$(.VARIABLES)),-u $(v)) PIP_CONFIG_F
 # Install complete hash-pinned locks into a venv without resolving anything: --no-deps, because a
 # resolver (Debian's pip 23.0.1) may still reach for a newer release to satisfy an extra; then pip
 # check and the lock-closure check prove the set is whole (docs/supply-chain.md, "Installs never
-# resolve"). $(call locked_install,VENV,LOCKS,[extra pip options])
-locked_install = $(foreach lock,$(2),$(CLEAN_PIP) $(1)/bin/python -m pip install -q --no-deps --require-hashes $(3) -r $(lock) && ) \
+# resolve"). $(call locked_install,VENV,LOCKS); extra pip options in a target's LOCKED_INSTALL_OPTS.
+LOCKED_INSTALL_OPTS :=
+locked_install = $(foreach lock,$(2),$(CLEAN_PIP) $(1)/bin/python -m pip install -q --no-deps --require-hashes $(LOCKED_INSTALL_OPTS) -r $(lock) && ) \
 	$(CLEAN_PIP) $(1)/bin/python wheelhouse/tools/closure.py --pip-check $(2)
 # Where torch's CPU build comes from (training lock, wheelhouse and venv): this machine keeps the
 # wheel in /opt/wheels; a connected site sets https://download.pytorch.org/whl/cpu/torch/.

@@ -11,13 +11,13 @@ TRAINING_LOCK := wheelhouse/locks/training-linux-$(HOST_ARCH).txt
 # Installed from the hash-pinned training lock (torch's CPU build from $(TORCH_CPU_WHEELS)) and the
 # model lock, pip's site configuration off; rebuilt from scratch when either lock's content changes.
 # The venv holds no copy of the gateway: the loop and the benchmarks run it from the checkout.
+$(TRAINING_VENV)/.installed: LOCKED_INSTALL_OPTS = --only-binary=:all: --find-links $(TORCH_CPU_WHEELS)
 $(TRAINING_VENV)/.installed: $(TRAINING_LOCK) wheelhouse/locks/model.txt
 	@stamp="$$(cat $^ | sha256sum | cut -d' ' -f1)"; \
 	if [ "$$(cat $(TRAINING_VENV)/.lock-sha256 2>/dev/null)" != "$$stamp" ]; then \
 	  set -e; rm -rf $(TRAINING_VENV); $(PYTHON) -m venv $(TRAINING_VENV); \
 	  echo "training-env: installing $(TRAINING_LOCK) into $(TRAINING_VENV)"; \
-	  $(call locked_install,$(TRAINING_VENV),$(TRAINING_LOCK) wheelhouse/locks/model.txt,--only-binary=:all: \
-	    --find-links $(TORCH_CPU_WHEELS)); \
+	  $(call locked_install,$(TRAINING_VENV),$(TRAINING_LOCK) wheelhouse/locks/model.txt); \
 	  echo "$$stamp" > $(TRAINING_VENV)/.lock-sha256; \
 	fi
 	@touch $@
