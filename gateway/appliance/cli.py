@@ -116,7 +116,7 @@ def _revoke(args) -> int:
     serial = pki.revoke(loaded.manifest, _out(args, loaded) / "pki", kind, name, args.reason)
     print(
         f"revoked {kind} {name} serial {serial}; run `renew` to issue its replacement, then deploy "
-        "crl-bundle.pem and reload what checks CRLs (nginx TLS fronts, PostgreSQL)"
+        "crl-bundle.pem and reload what checks CRLs (HAProxy TLS fronts, PostgreSQL)"
     )
     return 0
 

@@ -1,15 +1,17 @@
-"""One manifest in, every artefact out: firewall rules, TLS fronts, Ansible variables, port map, network docs, PKI."""
+"""One manifest in, every artefact out: firewall rules, HAProxy (TLS fronts, load balancer), Ansible variables,
+port map, network docs, PKI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.appliance import ansible_vars, firewall, netdoc, pki, portmap, tlsfront
+from gateway.appliance import ansible_vars, firewall, haproxy, netdoc, pki, portmap
 from gateway.appliance.files import write_text
 from gateway.appliance.loader import Loaded
 
 DIAGRAM = "network.svg"
-PER_HOST_DIRS = ("firewall", "tls-front")
+# tls-front/ held the nginx files of earlier versions: what is left there is removed as stale.
+PER_HOST_DIRS = ("firewall", "haproxy", "tls-front")
 
 
 def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
@@ -19,8 +21,8 @@ def documents(loaded: Loaded, render: bool = True) -> dict[str, str]:
     for h in m.hosts:
         for rel, kind in firewall.files(m, h.name).items():
             out[rel] = firewall.render(kind, m, h.name, name, sha)
-    for host in tlsfront.hosts(m):
-        out[f"tls-front/{host}.conf"] = tlsfront.nginx_stream(m, host, name, sha)
+    for host in haproxy.hosts(m):
+        out[f"haproxy/{host}.cfg"] = haproxy.config(m, host, name, sha)
     out["ansible-vars.yml"] = ansible_vars.to_yaml(m, name, sha)
     out["portmap.csv"] = portmap.to_csv(m, name, sha)
     out["portmap.md"] = portmap.to_markdown(m, name, sha)
@@ -49,5 +51,5 @@ def documents_names(loaded: Loaded) -> list[str]:
     """Per-host files the manifest wants; others in PER_HOST_DIRS belong to removed hosts or fronts."""
     m = loaded.manifest
     return [rel for h in m.hosts for rel in firewall.files(m, h.name)] + [
-        f"tls-front/{host}.conf" for host in tlsfront.hosts(m)
+        f"haproxy/{host}.cfg" for host in haproxy.hosts(m)
     ]

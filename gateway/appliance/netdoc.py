@@ -34,7 +34,7 @@ def dot(m: Manifest, manifest_name: str, sha256: str) -> str:
         for s in (s for s in m.services if s.host == h.name):
             label = f"{s.name}\n{s.protocol}/{s.port} {s.tls.mode}"
             if s.fronted:
-                label += f"\nCRLs: nginx front, backend {tlsfront.LOOPBACK}:{s.backend}"
+                label += f"\nCRLs: {tlsfront.SOFTWARE} front, backend {tlsfront.LOOPBACK}:{s.backend}"
             out.append(f"    {_q('svc:' + s.name)} [label={_q(label)}];")
         out.append("  }")
     for i, f in enumerate(m.flows):
@@ -70,10 +70,10 @@ def _fronts(m: Manifest) -> list[str]:
         "## Revocation: TLS fronts",
         "",
         "A client certificate listed in a CRL must be refused by every mtls service. The software below "
-        "cannot check CRLs, so nginx (stream module) listens on the service's port instead, refuses missing, "
+        "cannot check CRLs, so HAProxy listens on the service's port instead, refuses missing, "
         "wrong-purpose, foreign and revoked client certificates, and proxies over TLS to the real server on "
-        "loopback with its own client certificate. nginx reads the CRLs at (re)load only: reload it after "
-        "`revoke` and `renew`.",
+        "loopback with its own client certificate; each refusal is logged with the certificate's subject. "
+        "HAProxy reads the CRLs at (re)load only: reload it after `revoke` and `renew`.",
         "",
         "| Service | Host | Listens on | Real server | Front identity | Why a front | File |",
         "|---|---|---|---|---|---|---|",
@@ -83,7 +83,7 @@ def _fronts(m: Manifest) -> list[str]:
         lines.append(
             f"| {s.name} | {s.host} | {listen} | {tlsfront.LOOPBACK}:{s.backend} (TLS) | "
             f"CN={revocation.front_identity(s.name)} | {revocation.support(s.kind, s.software).how} | "
-            f"tls-front/{s.host}.conf |"
+            f"haproxy/{s.host}.cfg |"
         )
     return lines
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -204,52 +203,3 @@ def _lost_port_race(port: int, proc: subprocess.Popen, log: Path, seconds: float
         except OSError:
             time.sleep(0.2)
     return False
-
-
-STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
-
-
-class Nginx:
-    """A running nginx: its directory (logs, pid) and how to reload it after a CRL changed."""
-
-    def __init__(self, base: Path, proc: subprocess.Popen):
-        self.dir, self.proc = base, proc
-        self.access_log, self.error_log = base / "access.log", base / "error.log"
-
-    def reload(self) -> None:
-        """What an operator does after `revoke`: nginx re-reads certificates and CRLs (SIGHUP)."""
-        self.proc.send_signal(signal.SIGHUP)
-
-
-def nginx_main_conf(base: Path, include: Path) -> str:
-    """The main nginx.conf a host has: stream module, and the generated `stream {}` file included."""
-    return (
-        f"load_module {STREAM_MODULE};\n"
-        "worker_processes 1;\n"
-        f"pid {base}/nginx.pid;\n"
-        f"error_log {base}/error.log info;\n"  # info: client certificate verify errors are logged there
-        "worker_shutdown_timeout 1s;\n"
-        "events { worker_connections 64; }\n"
-        f"include {include};\n"
-    )
-
-
-@contextmanager
-def nginx(stream_conf: str, ports: list[int]):
-    """Runs nginx (as the test's user, root) from a private prefix with `stream_conf` as its include."""
-    exe = shutil.which("nginx")
-    if exe is None or not STREAM_MODULE.exists():
-        pytest.fail("nginx with the stream module not found: apt-get install nginx libnginx-mod-stream")
-    base = Path(tempfile.mkdtemp(prefix="apl-nginx-"))
-    (base / "tls-front.conf").write_text(stream_conf)
-    (base / "nginx.conf").write_text(nginx_main_conf(base, base / "tls-front.conf"))
-    args = [exe, "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "error.log")]
-    log = base / "error.log"
-    proc = subprocess.Popen([*args, "-g", "daemon off;"], stdout=open(log, "a"), stderr=subprocess.STDOUT)
-    try:
-        for port in ports:
-            wait_port(port, proc, 10, log)
-        yield Nginx(base, proc)
-    finally:
-        _stop(proc, grace=5)
-        shutil.rmtree(base, ignore_errors=True)

@@ -32,7 +32,7 @@ def test_generate_produces_ca_certs_firewall_portmap_and_document(tmp_path):
         "pki/clients/gateway.key",
         "firewall/db1.nft",
         "firewall/db1.firewalld.xml",
-        "tls-front/cache1.conf",
+        "haproxy/cache1.cfg",
         "pki/clients/redis-front.key",
         "portmap.csv",
         "portmap.md",

@@ -55,7 +55,7 @@ def test_portmap_has_every_flow_with_all_columns(example):
     assert ssh["tls"].startswith("none (SSH has") and ssh["controls"].endswith("AC-17")
     assert ssh["revocation_checked_by"] == "-"
     redis = next(r for r in rows if r["service"] == "redis")
-    assert (redis["port"], redis["revocation_checked_by"]) == ("6379", "nginx TLS front (backend 127.0.0.1:16379)")
+    assert (redis["port"], redis["revocation_checked_by"]) == ("6379", "HAProxy TLS front (backend 127.0.0.1:16379)")
 
 
 def test_generated_files_name_their_manifest(example):

@@ -1,6 +1,6 @@
 """Generated certificates on real servers: the right client certificate connects; none, a server-only
 (wrong EKU) one, one from another CA and a revoked one are refused. PostgreSQL checks CRLs itself; Redis
-and SeaweedFS cannot, so they are reached through the generated nginx TLS front, which refuses them."""
+and SeaweedFS cannot, so they are reached through the generated HAProxy TLS front, which refuses them."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from gateway.appliance import pki, tlsfront
+from gateway.appliance import haproxy, pki, tlsfront
 from gateway.appliance.loader import parse
 from tests.appliance.conftest import EXAMPLES
-from tests.appliance.servers import free_port, nginx, postgresql, redis, seaweedfs
+from tests.appliance.servers import free_port, postgresql, redis, seaweedfs
+from tests.ha.haproxy import HAProxy
 
 pytestmark = pytest.mark.slow
 DOMAIN = "appliance.internal"
@@ -226,15 +227,17 @@ def test_s3_seaweedfs_alone_does_not_check_crls(s3, certs):
     assert isinstance(_s3(s3, certs, "revoked"), list)
 
 
-# --- The nginx TLS front, generated from the manifest, before the real Redis and SeaweedFS --------------
+# --- The HAProxy TLS front, generated from the manifest, before the real Redis and SeaweedFS -------------
 
-# What nginx logs as $ssl_client_verify for each refused certificate (the operator's evidence).
+# What the front logs for each refused certificate (the operator's evidence): whether one was sent, and
+# OpenSSL's verify code with the subject.
 REFUSED = {
-    None: "verify=NONE",
-    "wrong_eku": "verify=FAILED:unsuitable certificate purpose",
-    # OpenSSL names the first check that fails; with a foreign CA of the same name it is the CRL lookup.
-    "other_ca": "verify=FAILED:unable to get ",
-    "revoked": "verify=FAILED:certificate revoked",
+    None: "cert=0 verify=0 subject=\"-\"",
+    "wrong_eku": "cert=1 verify=26 ",  # X509_V_ERR_INVALID_PURPOSE
+    # OpenSSL names the first check that fails; with a foreign CA of the same name it is the CRL lookup
+    # (3, unable to get certificate CRL) or the signature.
+    "other_ca": "cert=1 verify=",
+    "revoked": "cert=1 verify=23 subject=\"CN=loadbalancer,O=Example Site\"",  # X509_V_ERR_CERT_REVOKED
 }
 
 
@@ -256,34 +259,33 @@ def _front_manifest(certs, backends: dict[str, int]):
 
 
 @pytest.fixture(scope="module")
-def front(certs, rds, s3, tmp_path_factory):
-    """nginx with the generated tls-front file of node1: listens on 127.0.0.1, proxies to the real servers."""
+def front(certs, rds, s3):
+    """HAProxy with the generated fronts of node1 (listening on 127.0.0.1), proxying to the real servers."""
     m = _front_manifest(certs, {"redis": rds, "s3": s3})
-    paths = tlsfront.Paths(
-        pki_dir=str(certs["dir"]),
-        access_log=str(tmp_path_factory.mktemp("front") / "access.log"),
-        listen_address="127.0.0.1",
-    )
-    conf = tlsfront.nginx_stream(m, "node1", "appliance.yaml", "0" * 64, paths)
-    ports = {s.name: s.port for s in m.fronted_services("node1")}
+    fronts = tlsfront.fronts(m, "node1")
+    ports = {f.name: int(f.listen[0].rpartition(":")[2]) for f in fronts}
     assert sorted(ports) == ["redis", "s3"]
-    with nginx(conf, list(ports.values())) as server:
-        server.ports, server.access_log = ports, Path(paths.access_log)
+    server = HAProxy(lambda paths: haproxy.render(fronts, None, paths), certs["dir"])
+    try:
+        server.start(list(ports.values()))
+        server.ports = ports
         yield server
+    finally:
+        server.close()
 
 
 def _log_lines(front) -> list[str]:
-    return front.access_log.read_text().splitlines() if front.access_log.exists() else []
+    return front.log().splitlines()
 
 
 def _logged(front, text: str, after: int, seconds: float = 5) -> str:
-    """The access log line after line `after` that says `text`; nginx writes it when the session ends."""
+    """The log line after line `after` that says `text`; HAProxy writes it when the session ends."""
     deadline = time.monotonic() + seconds
     while True:
         lines = _log_lines(front)
         hit = [ln for ln in lines[after:] if text in ln]
         if hit or time.monotonic() > deadline:
-            assert hit, f"{text!r} not in the front's access log:\n" + "\n".join(lines[-5:])
+            assert hit, f"{text!r} not in the front's log:\n" + "\n".join(lines[-5:])
             return hit[-1]
         time.sleep(0.05)
 
@@ -291,8 +293,8 @@ def _logged(front, text: str, after: int, seconds: float = 5) -> str:
 def test_front_passes_redis_with_the_client_certificate(front, certs):
     mark = len(_log_lines(front))
     assert _redis(front.ports["redis"], certs, "good") is True
-    line = _logged(front, f"127.0.0.1:{front.ports['redis']} status=200 verify=SUCCESS subject=\"CN=gateway", mark)
-    assert "upstream=127.0.0.1:" in line
+    line = _logged(front, f"127.0.0.1:{front.ports['redis']} redis~ redis/redis ", mark)
+    assert 'cert=1 verify=0 subject="CN=gateway,O=Example Site"' in line, line
 
 
 @pytest.mark.parametrize("which", [None, "wrong_eku", "other_ca", "revoked"])
@@ -302,7 +304,8 @@ def test_front_refuses_for_redis(front, certs, which):
     mark = len(_log_lines(front))
     with pytest.raises(redis_py.exceptions.ConnectionError):
         _redis(front.ports["redis"], certs, which)
-    _logged(front, f"127.0.0.1:{front.ports['redis']} status=500 {REFUSED[which]}", mark)
+    line = _logged(front, f"127.0.0.1:{front.ports['redis']} redis~ redis/<NOSRV> ", mark)
+    assert REFUSED[which] in line and " PR " in line and "verify=0 subject=\"CN" not in line, line
 
 
 def test_front_passes_s3_with_the_client_certificate(front, certs):
@@ -316,11 +319,13 @@ def test_front_refuses_for_s3(front, certs, which):
     mark = len(_log_lines(front))
     with pytest.raises((urllib3.exceptions.SSLError, urllib3.exceptions.ProtocolError, OSError)):
         _s3(front.ports["s3"], certs, which)
-    _logged(front, f"127.0.0.1:{front.ports['s3']} status=500 {REFUSED[which]}", mark)
+    line = _logged(front, f"127.0.0.1:{front.ports['s3']} s3~ s3/<NOSRV> ", mark)
+    assert REFUSED[which] in line, line
 
 
-def test_revoking_then_reloading_nginx_refuses_a_certificate_that_worked(front, certs):
-    """The operator's procedure: `revoke`, then reload nginx (it reads CRLs at load only)."""
+def test_revoking_then_reloading_haproxy_refuses_a_certificate_that_worked(front, certs):
+    """The operator's procedure: `revoke`, then rerun the playbook: the haproxy role copies the new CRL
+    bundle and reloads HAProxy (it reads CRLs at (re)load only)."""
     from gateway.appliance.loader import load
 
     m = load(certs["manifest"]).manifest
@@ -332,10 +337,11 @@ def test_revoking_then_reloading_nginx_refuses_a_certificate_that_worked(front, 
     assert _redis(front.ports["redis"], certs, "late") is True
 
     pki.revoke(m, p.dir, "client", "late", "keyCompromise")
-    assert _redis(front.ports["redis"], certs, "late") is True, "nginx must not see a new CRL before a reload"
+    front.write_certs()
+    assert _redis(front.ports["redis"], certs, "late") is True, "HAProxy must not see a new CRL before a reload"
     mark = len(_log_lines(front))
     front.reload()
-    deadline = time.monotonic() + 10  # new workers take over within a moment of SIGHUP
+    deadline = time.monotonic() + 10  # the new process takes over within a moment of the reload
     while True:
         try:
             _redis(front.ports["redis"], certs, "late")
@@ -343,5 +349,5 @@ def test_revoking_then_reloading_nginx_refuses_a_certificate_that_worked(front, 
             break
         assert time.monotonic() < deadline, "still accepted 10 s after the reload"
         time.sleep(0.1)
-    _logged(front, f"{front.ports['redis']} status=500 verify=FAILED:certificate revoked subject=\"CN=late", mark)
+    _logged(front, 'cert=1 verify=23 subject="CN=late,O=Example Site"', mark)
     assert _redis(front.ports["redis"], certs, "good") is True

@@ -22,15 +22,15 @@ class Sample:
 
 
 def run(url: str, body: dict[str, Any], headers: dict[str, str], concurrency: int, duration: float,
-        events: list[tuple[float, Callable[[], None]]]) -> tuple[list[Sample], list[float]]:
-    """All samples, and the time each event was fired (seconds since the load began)."""
+        events: list[tuple[float, Callable[[], None]]], verify: Any = True) -> tuple[list[Sample], list[float]]:
+    """All samples, and the time each event was fired (seconds since the load began); `verify` as httpx's."""
     samples: list[Sample] = []
     lock = threading.Lock()
     t0 = time.monotonic()
     stop = t0 + duration
 
     def client() -> None:
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, verify=verify) as http:
             while time.monotonic() < stop:
                 started = time.monotonic() - t0
                 try:
