@@ -2,7 +2,7 @@
 # Included by the main Makefile (BUILD_CACHE, HOST_ARCH, CLEAN_PIP, locked_install, TOOLS).
 ANSIBLE_VENV := $(BUILD_CACHE)/ansible-venv
 
-.PHONY: ansible-env test-ansible ansible-wheelhouse
+.PHONY: ansible-env test-ansible ansible-wheelhouse lint-ansible
 
 $(ANSIBLE_VENV)/.installed: wheelhouse/locks/ansible-linux-$(HOST_ARCH).txt
 	@test -x $(ANSIBLE_VENV)/bin/python || $(PYTHON) -m venv $(ANSIBLE_VENV)
@@ -16,3 +16,6 @@ test-ansible: system-deps $(VENV)/.installed ansible-env ansible-wheelhouse apt-
 
 ansible-wheelhouse: $(TOOLS)/.installed ## the Ansible controller's wheels for $(ARCHES) (the bundle carries them)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set ansible $(addprefix linux-,$(ARCHES))
+
+lint-ansible: ansible-env ## ansible-lint, production profile, offline (the collections of ansible/requirements.yml come in the ansible wheel)
+	cd ansible && ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg PATH=$(ANSIBLE_VENV)/bin:$$PATH ansible-lint --offline --profile production site.yml

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 
 APT_REPO = REPO / "dist/apt/linux-amd64"
 # What the roles install from the local repo (bundle/apt/packages.txt lists all, with reasons).
-APPLIANCE_PACKAGES = ("postgresql", "redis-server", "nginx", "libnginx-mod-stream", "nftables", "python3-venv",
+APPLIANCE_PACKAGES = ("postgresql", "redis-server", "haproxy", "socat", "nftables", "python3-venv",
                       "python3-psycopg2", "chrony", "acl", "python3-apt")
 CAP_NET_ADMIN = 12
 # From the client namespace to the node's http.server, from a chosen source address; retried while it starts.
@@ -123,6 +123,6 @@ def test_the_local_apt_repo_installs_the_appliance_packages_with_no_network():
         install = node.exec(["sh", "-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                              + " ".join(APPLIANCE_PACKAGES)], capture_output=True, text=True, timeout=600)
         assert install.returncode == 0, install.stdout[-4000:] + install.stderr[-2000:]
-        active = node.exec(["systemctl", "is-active", "postgresql@15-main", "redis-server", "nginx"],
+        active = node.exec(["systemctl", "is-active", "postgresql@15-main", "redis-server", "haproxy"],
                            capture_output=True, text=True)
         assert active.stdout.split() == ["active"] * 3, active.stdout

@@ -8,6 +8,8 @@ machine, so the run sets otelcol_enabled=false (docs/install.md says so).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 import subprocess
@@ -190,51 +192,57 @@ def test_services_run_as_their_own_users_with_keys_0600(installed):
 
 
 
-def test_the_load_balancer_probes_the_gateway_unprivileged_and_nginx_follows_its_list(installed, site):
-    """appliance-lb-health: its own user and key copy, a real mTLS probe to the gateway; the path unit
-    reloads nginx when the list changes; a restarted checker starts from the list it left."""
+def test_the_load_balancer_checks_the_gateway_over_mtls_and_follows_its_readiness(installed, site):
+    """HAProxy (the haproxy role): its own root-only copy of the PKI; the gateway in the pool by an mTLS
+    check through its front (which logs the `loadbalancer` identity); Redis stopped, the gateway leaves the
+    pool and the load balancer fails open; Redis back, it returns; a graceful reload keeps the master and
+    saves the servers' states."""
     node, _, _ = installed
-    lst = "/etc/nginx/appliance-lb/upstreams.conf"
 
     def sh(script: str) -> str:
         return node.exec(["sh", "-c", script], capture_output=True, text=True).stdout
 
-    def workers() -> str:
-        return sh("pgrep -f '^nginx: worker process' | sort")
+    def states() -> dict[str, str]:
+        out = sh("echo 'show stat' | socat stdio /run/haproxy/admin.sock").lstrip("# ")
+        return {r["svname"]: r["status"] for r in csv.DictReader(io.StringIO(out))
+                if r["pxname"] == "loadbalancer-gateways" and r["bck"] == "0"}
 
-    def wait_for(condition, what: str) -> None:
-        deadline = time.monotonic() + 30
+    def wait_for(condition, what: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
         while not condition():
-            assert time.monotonic() < deadline, what
+            assert time.monotonic() < deadline, f"{what}; states {states()}"
             time.sleep(0.3)
 
-    state = sh("systemctl is-active appliance-lb-health.service appliance-lb-reload.path; "
-               "systemctl show -p NRestarts --value appliance-lb-health; "
-               "ps -o user:32= -p \"$(systemctl show -p MainPID --value appliance-lb-health)\"; "
-               "stat -c '%a %U' /etc/appliance-lb-health/loadbalancer.key " + lst)
-    expected = ["active", "active", "0", "appliance-lb", "600", "appliance-lb", "644", "appliance-lb"]
-    assert state.split() == expected, state  # running, never restarted, its own user, key 0600
-    once = sh("runuser -u appliance-lb -- /usr/local/sbin/appliance-lb-health --once 2>&1; echo exit=$?")
-    assert once.split("\n")[:2] == ["gateway: ready (HTTP 200)", "exit=0"], once
-    original = sh(f"cat {lst}")
-    assert re.search(r"^server gateway\.appliance\.internal:\d+ max_fails=2 fail_timeout=10s;  # gateway$",
-                     original, re.M), original
+    def journal() -> str:
+        return sh("journalctl -u haproxy -o cat --no-pager")
 
-    # With the checker stopped, a list marking the gateway down reaches nginx through the path unit.
-    sh("systemctl stop appliance-lb-health")
-    before = workers()
-    sh(f"sed 's/;  # gateway$/ down;  # gateway/' {lst} > {lst}.edit && chown appliance-lb {lst}.edit "
-       f"&& mv {lst}.edit {lst}")
-    wait_for(lambda: workers() != before, "nginx was not reloaded for the changed list")
-    assert user_https(node, site, "/health/readiness/dependencies")["status"] == 502  # no gateway in the list
-    # Started again, the checker reads the gateway as down from its list; that is every gateway here,
-    # so it writes the list with none down at once (fail open), and marks it ready once it passes.
-    edited = workers()
-    sh("systemctl start appliance-lb-health")
-    wait_for(lambda: sh(f"cat {lst}") == original, "the checker did not write its list again")
-    wait_for(lambda: workers() != edited, "nginx was not reloaded for the list the checker wrote")
-    wait_for(lambda: "gateway: ready (HTTP 200): back in nginx's list"
-             in sh("journalctl -u appliance-lb-health -o cat --no-pager"), "the checker did not see the gateway ready")
+    state = sh("systemctl is-active haproxy; "
+               "stat -c '%a %U' /etc/haproxy/certs /etc/haproxy/certs/clients/loadbalancer.pem; "
+               "ps -o user= -C haproxy | sort -u | tr '\\n' ' '")
+    assert state.split() == ["active", "700", "root", "600", "root", "haproxy", "root"], state
+    wait_for(lambda: states() == {"gateway": "UP"}, "the gateway is not in the pool")
+    # The check went through the gateway's front with the load balancer's client certificate.
+    assert re.search(r'gateway~ gateway/gateway .* cert=1 verify=0 subject="CN=loadbalancer,O=Example Site"',
+                     journal()), journal()[-3000:]
+
+    sh("systemctl stop redis-server")
+    try:
+        wait_for(lambda: states() == {"gateway": "DOWN"}, "the gateway did not leave the pool")
+        assert "Server loadbalancer-gateways/gateway is DOWN, reason: Layer7 wrong status, code: 503" in journal()
+        # Fail open: with no gateway ready the request still reaches one, which says what it lacks.
+        answer = user_https(node, site, "/health/readiness/dependencies")
+        assert answer["status"] == 503 and answer["json"]["unavailable"] == ["redis"], answer
+    finally:
+        sh("systemctl start redis-server")
+    wait_for(lambda: states() == {"gateway": "UP"}, "the gateway did not come back")
+    assert user_https(node, site, "/health/readiness/dependencies")["status"] == 200
+
+    master = sh("systemctl show -p MainPID --value haproxy").strip()
+    assert sh("systemctl reload haproxy; echo $?").strip() == "0"
+    wait_for(lambda: journal().count("Loading success.") >= 2, "no reload")
+    assert sh("systemctl show -p MainPID --value haproxy").strip() == master  # graceful: same master
+    assert "loadbalancer-gateways" in sh("cat /var/lib/haproxy/server-state")  # saved by ExecReload
+    wait_for(lambda: states() == {"gateway": "UP"}, "the gateway is not in the pool after the reload")
     assert user_https(node, site, "/health/readiness/dependencies")["status"] == 200
 
 
