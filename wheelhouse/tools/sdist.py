@@ -58,8 +58,8 @@ def fetch_sdist(pin: str, lock: Path, dest: Path, env: dict, source: list[str], 
     work.mkdir(parents=True, exist_ok=True)
     req = work / f"{name}.txt"
     req.write_text(lock_block(lock.read_text(), name))
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                             "--no-binary", ":all:", "--require-hashes", *source,
+    result = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+                             "--no-deps", "--require-hashes", *source,
                              "-d", str(work), "-r", str(req)], env=env, capture_output=True, text=True)
     found = [p for p in work.iterdir() if p.name.endswith((".tar.gz", ".zip"))]
     if result.returncode != 0 and ("Failed to build" in result.stderr or "metadata-generation" in result.stderr):

