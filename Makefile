@@ -72,7 +72,7 @@ run: $(DEMO_ARTIFACT) ## serve the demo config on http://127.0.0.1:$(PORT) (no n
 	$(VENV)/bin/gateway serve --config examples/demo/config.yaml --port $(PORT)
 
 lint: $(VENV)/.installed ## ruff
-	$(VENV)/bin/ruff check gateway tests bench wheelhouse/tools vendor bundle ansible/roles/loadbalancer/files/appliance-lb-health
+	$(VENV)/bin/ruff check gateway tests bench wheelhouse/tools vendor bundle
 
 # The bundle tests run the SBOM tools (syft, cyclonedx-py) of the hash-pinned build-tools venv.
 test: system-deps $(VENV)/.installed $(TOOLS)/.installed lint ## install what is needed, then run the tests (slow suites: test-images, test-mlops)
