@@ -26,6 +26,12 @@ import numpy as np
 
 from gateway.errors import ArtifactError
 
+# Bounds on what an artifact may make the gateway read into memory: a tar is read before it is
+# verified, so a bad or hostile one must not be able to exhaust memory. The largest real artifact is
+# a few tens of MB (a static encoder table is 16 MB; a knn artifact holds one row per training query).
+MAX_MEMBERS = 8
+MAX_MEMBER_BYTES = 1 << 30
+
 FORMAT_NAME = "gateway-routing-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -140,19 +146,30 @@ def _read_files(path: Path) -> dict[str, bytes]:
         for name in (MANIFEST, ARRAYS):
             candidate = path / name
             if candidate.exists():
+                _check_size(path, name, candidate.stat().st_size)
                 files[name] = candidate.read_bytes()
         return files
     try:
         with tarfile.open(path, mode="r:*") as tar:
             files = {}
-            for member in tar.getmembers():
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_MEMBERS:
+                    raise ArtifactError(f"{path}: more than {MAX_MEMBERS} members; an artifact has "
+                                        f"{MANIFEST} and {ARRAYS}")
                 if not member.isfile() or "/" in member.name or member.name.startswith("."):
                     raise ArtifactError(f"{path}: unexpected member '{member.name}' in artifact archive")
+                _check_size(path, member.name, member.size)
                 handle = tar.extractfile(member)
                 files[member.name] = handle.read() if handle else b""
             return files
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ArtifactError(f"{path}: not a readable artifact archive ({exc})") from exc
+
+
+def _check_size(path: Path, name: str, size: int) -> None:
+    if size > MAX_MEMBER_BYTES:
+        raise ArtifactError(f"{path}: {name} is {size} bytes, over the limit of {MAX_MEMBER_BYTES} bytes "
+                            "(gateway.routing.artifact.MAX_MEMBER_BYTES); not read")
 
 
 def digest_of(path: Path) -> str:
