@@ -21,7 +21,7 @@ import numpy as np
 from gateway.mlops.dataset import RoutingDataset
 from gateway.mlops.tune import fold_assignment
 from gateway.routing import artifact as fmt
-from gateway.routing.strategies.quality import QualityStrategy
+from gateway.routing.strategies.quality import QualityStrategy, predict, unit_rows, utilities
 
 GRID: tuple[tuple[int, float], ...] = tuple((k, a) for k in (10, 20, 50, 100) for a in (0.0, 5.0, 20.0))
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 48)])
@@ -41,28 +41,17 @@ class Curve:
         return float(np.mean(best))
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms == 0, 1.0, norms)
-
-
-def predict(train_x: np.ndarray, train_q: np.ndarray, x: np.ndarray, k: int, alpha: float,
-            chunk: int = 2048) -> np.ndarray:
-    """The strategy's prediction for many queries at once (the same math as `predicted_quality`)."""
-    units, queries = _unit(train_x.astype(np.float64)), _unit(x.astype(np.float64))
-    mean = train_q.mean(axis=0)
-    out = np.empty((len(x), train_q.shape[1]))
-    for start in range(0, len(x), chunk):
-        similarity = queries[start:start + chunk] @ units.T
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        out[start:start + chunk] = (train_q[nearest].sum(axis=1) + alpha * mean) / (k + alpha)
-    return out
+def predict_all(train_x: np.ndarray, train_q: np.ndarray, x: np.ndarray, k: int, alpha: float,
+                chunk: int = 2048) -> np.ndarray:
+    """The strategy's own prediction (`quality.predict`) for many queries, in chunks."""
+    units, queries, mean = unit_rows(train_x), unit_rows(x), train_q.mean(axis=0)
+    return np.concatenate([predict(units, train_q, mean, queries[start:start + chunk], k, alpha)
+                           for start in range(0, len(x), chunk)] or [np.empty((0, train_q.shape[1]))])
 
 
 def route(predicted: np.ndarray, model_cost: np.ndarray, cost_weight: float) -> np.ndarray:
-    """Chosen column per row: max predicted quality - cost_weight * cost, cheaper first on ties."""
-    tie = 1e-9 * model_cost / max(float(model_cost.max()), 1e-12)
-    return np.argmax(predicted - cost_weight * model_cost - tie, axis=1)
+    """Chosen column per row, as the strategy chooses (`quality.utilities`)."""
+    return np.argmax(utilities(predicted, model_cost, cost_weight), axis=1)
 
 
 def curve(predicted: np.ndarray, quality: np.ndarray, cost: np.ndarray, model_cost: np.ndarray,
@@ -93,7 +82,7 @@ def train_quality_router(dataset: RoutingDataset, vectors: np.ndarray, encoder=N
         predicted = np.empty_like(quality)
         for f in range(folds):
             held = fold_of == f
-            predicted[held] = predict(vectors[~held], quality[~held], vectors[held], k, alpha)
+            predicted[held] = predict_all(vectors[~held], quality[~held], vectors[held], k, alpha)
         cv = curve(predicted, quality, cost, model_cost, best, weights)
         scored.append((cv.score(), k, alpha, cv))
     if not scored:

@@ -36,6 +36,31 @@ DIAL_KEYS = ("quality_target", "max_cost_ratio", "cost_weight")
 DEFAULT_QUALITY_TARGET = 1.0
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), for cosine similarity as a dot product."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms == 0, 1.0, norms)
+
+
+def predict(units: np.ndarray, quality: np.ndarray, quality_mean: np.ndarray, queries: np.ndarray, k: int,
+            alpha: float) -> np.ndarray:
+    """Predicted quality (rows: `queries`, unit length; columns: candidates) from the k nearest of the
+    training `units`: the same math for serving and for the trainer's cross-validated curve."""
+    similarity = queries @ units.T
+    if k < units.shape[0]:
+        nearest = np.argpartition(-similarity, k - 1, axis=-1)[..., :k]
+    else:
+        nearest = np.broadcast_to(np.arange(units.shape[0]), similarity.shape)
+    return (quality[nearest].sum(axis=-2) + alpha * quality_mean) / (k + alpha)
+
+
+def utilities(predicted: np.ndarray, model_cost: np.ndarray, cost_weight: float) -> np.ndarray:
+    """Quality minus cost_weight x cost; a vanishing cost term makes equal scores go to the cheaper one."""
+    tie = 1e-9 * model_cost / max(float(model_cost.max()), 1e-12)
+    return predicted - cost_weight * model_cost - tie
+
+
 def dial_point(curve_lambda: np.ndarray, curve_quality: np.ndarray, curve_cost: np.ndarray,
                setting: str, value: float) -> int:
     """Index of the curve point a dial setting chooses (see the module docstring)."""
@@ -65,8 +90,7 @@ class QualityStrategy(c.StrategyBase):
         n_models = len(self.candidates)
         embeddings = c.array(artifact, "embeddings", 2, kind="f", dtype=np.float64)
         n, self.dim = embeddings.shape
-        norms = np.linalg.norm(embeddings, axis=1)
-        self.unit = embeddings / np.where(norms == 0, 1.0, norms)[:, None]
+        self.unit = unit_rows(embeddings)
         self.quality = c.array(artifact, "quality", 2, (n, n_models), dtype=np.float64)
         self.quality_mean = c.array(artifact, "quality_mean", 1, (n_models,), dtype=np.float64)
         self.model_cost = c.array(artifact, "model_cost", 1, (n_models,), dtype=np.float64)
@@ -88,8 +112,6 @@ class QualityStrategy(c.StrategyBase):
             self.expected = {"quality_ratio": round(float(curve_quality[point]), 4),
                              "cost_ratio": round(float(curve_cost[point]), 4)}
         self.dial = f"{setting}={value:g}"
-        # cheaper first on equal scores: a tiny cost term that never outweighs a quality difference
-        self._tie = 1e-9 * self.model_cost / max(float(self.model_cost.max()), 1e-12)
 
     @classmethod
     def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None) -> QualityStrategy:
@@ -107,12 +129,7 @@ class QualityStrategy(c.StrategyBase):
 
     def predicted_quality(self, query: np.ndarray) -> np.ndarray:
         """Per candidate, the shrunk mean quality of the k nearest training queries."""
-        q = query.astype(np.float64)
-        norm = float(np.linalg.norm(q))
-        similarity = self.unit @ (q / (norm if norm else 1.0))
-        k = self.k
-        nearest = np.argpartition(-similarity, k - 1)[:k] if k < similarity.shape[0] else np.arange(k)
-        return (self.quality[nearest].sum(axis=0) + self.alpha * self.quality_mean) / (k + self.alpha)
+        return predict(self.unit, self.quality, self.quality_mean, unit_rows(query), self.k, self.alpha)
 
     async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
         return self.select_vector(c.query_vector(request, self.dim), available)
@@ -120,6 +137,6 @@ class QualityStrategy(c.StrategyBase):
     def select_vector(self, query: np.ndarray, available: Sequence[str]) -> Decision:
         mask = c.available_mask(self.candidates, available)
         predicted = self.predicted_quality(query)
-        utility = predicted - self.cost_weight * self.model_cost - self._tie
+        utility = utilities(predicted, self.model_cost, self.cost_weight)
         return c.decision(self.candidates, utility, c.best_available(utility, mask), mask, rule="quality-cost",
                           dial=self.dial, cost_weight=round(self.cost_weight, 6), expected=self.expected)
