@@ -119,32 +119,39 @@ def _ski(key) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
 
-def _ca_cert(key, subject, issuer_cert, issuer_key, days, path_length, ca: CaSettings, now):
-    issuer = issuer_cert.subject if issuer_cert is not None else subject
-    b = (
+def _builder(subject, issuer, key, now, not_after, path_length, key_encipherment=False):
+    """What CA and leaf certificates share; `path_length` None makes a leaf (no CA, no signing)."""
+    is_ca = path_length is not None
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=False,
+                key_encipherment=key_encipherment,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_cert_sign=is_ca,
+                crl_sign=is_ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
-        .add_extension(_ski(key), critical=False)
+    )
+
+
+def _ca_cert(key, subject, issuer_cert, issuer_key, days, path_length, ca: CaSettings, now):
+    issuer = issuer_cert.subject if issuer_cert is not None else subject
+    b = _builder(subject, issuer, key, now, now + dt.timedelta(days=days), path_length).add_extension(
+        _ski(key), critical=False
     )
     signer = issuer_key if issuer_key is not None else key
     if issuer_cert is not None:
@@ -162,33 +169,9 @@ def issue_leaf(leaf: Leaf, ca_cert, ca_key, ca: CaSettings, now: dt.datetime, ek
         ExtendedKeyUsageOID.SERVER_AUTH if leaf.kind == "server" else ExtendedKeyUsageOID.CLIENT_AUTH
     ]
     rsa_key = isinstance(key, rsa.RSAPrivateKey)
+    org = ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
     b = (
-        x509.CertificateBuilder()
-        .subject_name(
-            _name(
-                leaf.common_name, ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
-            )
-        )
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=rsa_key,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        _builder(_name(leaf.common_name, org), ca_cert.subject, key, now, not_after, None, rsa_key)
         .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
         .add_extension(_ski(key), critical=False)
         .add_extension(
@@ -199,6 +182,19 @@ def issue_leaf(leaf: Leaf, ca_cert, ca_key, ca: CaSettings, now: dt.datetime, ek
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return key, b.sign(ca_key, _hash(ca.key_type))
+
+
+def _new_ca(pki: Pki, which: str, cn: str, issuer_cert, issuer_key, ca: CaSettings, now):
+    """A fresh key and certificate for ROOT (self-signed) or INTERMEDIATE (under the root), written."""
+    # The root may sign one level of CA below it; the intermediate signs only leaves.
+    days, path_length = (
+        (ca.root_validity_days, 1) if which == ROOT else (ca.intermediate_validity_days, 0)
+    )
+    key = new_key(ca.key_type)
+    cert = _ca_cert(key, _name(cn, ca.organization), issuer_cert, issuer_key, days, path_length, ca, now)
+    write_bytes(pki.key(which), _key_pem(key), 0o600)
+    write_bytes(pki.cert(which), cert.public_bytes(serialization.Encoding.PEM))
+    return cert, key
 
 
 def _load_cert(path: Path):
@@ -245,19 +241,7 @@ def ensure(
     org = ca.organization
     root_cert, root_key = _load_cert(pki.cert(ROOT)), _load_key(pki.key(ROOT))
     if root_cert is None:
-        root_key = new_key(ca.key_type)
-        root_cert = _ca_cert(
-            root_key,
-            _name(f"{org} Root CA ({m.site.name})", org),
-            None,
-            None,
-            ca.root_validity_days,
-            1,
-            ca,
-            now,
-        )
-        write_bytes(pki.key(ROOT), _key_pem(root_key), 0o600)
-        write_bytes(pki.cert(ROOT), root_cert.public_bytes(serialization.Encoding.PEM))
+        root_cert, root_key = _new_ca(pki, ROOT, f"{org} Root CA ({m.site.name})", None, None, ca, now)
         done.append("root CA")
     elif _expiring(root_cert, now, threshold):
         raise PkiError(
@@ -274,19 +258,9 @@ def ensure(
         or _expiring(inter_cert, now, threshold + ca.leaf_validity_days)
     ):
         root_key = _need(root_key, pki.key(ROOT), "the intermediate CA")
-        inter_key = new_key(ca.key_type)
-        inter_cert = _ca_cert(
-            inter_key,
-            _name(f"{org} Issuing CA ({m.site.name})", org),
-            root_cert,
-            root_key,
-            ca.intermediate_validity_days,
-            0,
-            ca,
-            now,
+        inter_cert, inter_key = _new_ca(
+            pki, INTERMEDIATE, f"{org} Issuing CA ({m.site.name})", root_cert, root_key, ca, now
         )
-        write_bytes(pki.key(INTERMEDIATE), _key_pem(inter_key), 0o600)
-        write_bytes(pki.cert(INTERMEDIATE), inter_cert.public_bytes(serialization.Encoding.PEM))
         done.append("intermediate CA")
 
     revoked = {int(r["serial"], 16) for r in read_revoked(pki)}
