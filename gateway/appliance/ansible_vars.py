@@ -7,19 +7,11 @@ manifest stays the one source of truth. For each service it says where the real 
 
 from __future__ import annotations
 
-import ipaddress
-
 import yaml
 
-from gateway.appliance import firewall, revocation, tlsfront
+from gateway.appliance import admission, firewall, revocation, tlsfront
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Manifest, Service
-
-LOOPBACK_SOURCES = ["127.0.0.1/32", "::1/128"]
-
-
-def _prefix(address: str) -> str:
-    return str(ipaddress.ip_network(address))
 
 
 def bind_addresses(m: Manifest, s: Service) -> list[str]:
@@ -29,29 +21,13 @@ def bind_addresses(m: Manifest, s: Service) -> list[str]:
     return tlsfront.listen_addresses(m, s)
 
 
-def _flow_sources(m: Manifest, s: Service) -> dict[str, list[str]]:
-    """identity -> source prefixes, from the manifest's flows to `s` (network flows carry no identity)."""
-    out: dict[str, list[str]] = {}
-    for f in m.flows:
-        if f.to != s.name or f.identity is None:
-            continue
-        network = m.network(f.source)
-        prefixes = [network.cidr] if network else [_prefix(a) for a in m.host(f.source).addresses]
-        out.setdefault(f.identity, []).extend(str(p) for p in prefixes)
-    return out
-
-
 def clients(m: Manifest, s: Service) -> list[dict]:
-    """Who may reach the real server: its front alone, or flow identities plus identities on its host."""
+    """Who may reach the real server: its front alone, or the identities admission.py admits."""
     if s.tls.mode != "mtls":
         return []
     if s.fronted:
         return [{"identity": revocation.front_identity(s.name), "sources": ["127.0.0.1/32"]}]
-    sources = _flow_sources(m, s)
-    for c in m.clients:
-        if s.host in c.hosts:
-            sources.setdefault(c.name, []).extend(LOOPBACK_SOURCES)
-    return [{"identity": name, "sources": sorted(set(p))} for name, p in sorted(sources.items())]
+    return [{"identity": name, "sources": p} for name, p in admission.sources(m, s).items()]
 
 
 def _service(m: Manifest, s: Service) -> dict:

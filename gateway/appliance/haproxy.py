@@ -9,9 +9,10 @@ HAProxy 2.6 (Debian 12) does both jobs (docs/adr/0005-haproxy.md):
   gateway's `/health/readiness/dependencies` on that same mTLS path (client certificate, CA, CRLs):
   `fall` failed checks take a gateway out, `rise` passed checks put it back, without a reload.
 
-Every refusal is decided after the handshake by one `tcp-request content reject` rule, so it is
-logged with the client's subject and OpenSSL's verify code; a front's `allowed` identities and the
-balancer's `alpn` are one field each (the admission and HTTP/2 issues fill them).
+Every refusal is decided after the handshake by `tcp-request content reject` rules, before a byte reaches the
+server, so it is logged with the client's subject and OpenSSL's verify code: a certificate that failed
+verification, then an identity the manifest does not admit to that service (`Front.allowed`, admission.py).
+The balancer's `alpn` is one field (the HTTP/2 issue fills it).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def _tls(paths: Paths) -> str:
     return f"ca-file {certs}/ca-bundle.pem crl-file {certs}/crl-bundle.pem"
 
 
-def _admission(allowed: tuple[str, ...]) -> list[str]:
+def _admission(allowed: tuple[str, ...] | None) -> list[str]:
     """Reject, once the handshake is done, what it only let through to log: no certificate, one that failed
     verification (revoked, wrong purpose, another CA), or an identity the front does not admit."""
     lines = [
@@ -136,10 +137,16 @@ def _admission(allowed: tuple[str, ...]) -> list[str]:
         "    # nothing reaches the server before it.",
         "    tcp-request content reject unless { ssl_c_used } { ssl_c_verify 0 } { ssl_c_ca_err 0 } { ssl_c_err 0 }",
     ]
-    if allowed:
-        lines += [f"    acl admitted ssl_c_s_dn(CN) -m str {' '.join(allowed)}",
-                  "    tcp-request content reject unless admitted"]
-    return lines
+    if allowed is None:
+        return lines
+    if not allowed:
+        return lines + ["    # No flow and no local client names this service: nobody is admitted.",
+                        "    tcp-request content reject"]
+    return lines + [
+        "    # Only the identities of the manifest's flows to this service and its local clients (admission.py).",
+        f"    acl admitted ssl_c_s_dn(CN) -m str {' '.join(allowed)}",
+        "    tcp-request content reject unless admitted",
+    ]
 
 
 def _bind(address: str, cert: str, paths: Paths, client_certs: bool, extra: str = "") -> str:
@@ -265,10 +272,12 @@ def config(m: Manifest, host: str, manifest_name: str, sha256: str, paths: Paths
     """The whole /etc/haproxy/haproxy.cfg of `host`."""
     fronts, lb = tlsfront.fronts(m, host), balancer(m, host)
     certs = paths.cert_dir.rstrip("/")
-    summary = [f"# {f.name} | front | {', '.join(f.listen)} | {f.backend} | CN={f.identity}" for f in fronts]
+    summary = [f"# {f.name} | front | {', '.join(f.listen)} | {f.backend} | CN={f.identity} | "
+               f"{', '.join(f.allowed or ()) or 'nobody'}" for f in fronts]
     if lb is not None:
         summary.append(f"# {lb.name} | load balancer | {', '.join(lb.listen)} | "
-                       f"{', '.join(g.address for g in lb.gateways)} | CN={lb.identity}")
+                       f"{', '.join(g.address for g in lb.gateways)} | CN={lb.identity} | "
+                       "any (TLS, no client certificate)")
     return "\n".join([
         header(manifest_name, sha256, "# ").rstrip("\n"),
         f"# HAProxy (Debian 12: 2.6) of host {host}: {_what(fronts, lb)}",
@@ -279,7 +288,7 @@ def config(m: Manifest, host: str, manifest_name: str, sha256: str, paths: Paths
         "# (re)load only: after `gateway appliance revoke` or `renew`, rerun the playbook (it reloads HAProxy",
         "# when one changed; a reload keeps the sessions of the old process for at most hard-stop-after).",
         "#",
-        "# name | what | listens on | to (TLS) | presents",
+        "# name | what | listens on | to (TLS) | presents | admits (client certificate CN)",
         *summary,
         "",
     ]) + render(fronts, lb, paths)

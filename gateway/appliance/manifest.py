@@ -172,6 +172,12 @@ class Service(_Model):
         f"server behind the nginx TLS front that listens on `port`. Default: port + {revocation.BACKEND_PORT_OFFSET}.",
     )
     dns_names: list[DnsName] = Field(default_factory=list, description="Extra DNS names (SANs).")
+    local_clients: list[Name] = Field(
+        default_factory=list,
+        description="Client identities that connect from the service's own host (loopback: no flow, no firewall "
+        "rule). With the identities of the flows to the service, exactly these are admitted (gateway/appliance/"
+        "admission.py); mtls services only.",
+    )
     description: str = ""
 
     @property
@@ -313,6 +319,7 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
             if h not in hosts:
                 p.append((("clients", i, "hosts", j), f"unknown host {h!r}"))
     p += _check_fronts(m)
+    p += _check_local_clients(m, clients)
     for i, f in enumerate(m.flows):
         p += _check_flow(i, f, hosts, networks, services, clients)
     return p
@@ -382,4 +389,19 @@ def _check_fronts(m: Manifest) -> list[tuple[tuple, str]]:
             p.append(
                 (("clients", j, "name"), f"{identity!r} is the TLS front identity of service {s.name!r}: rename it")
             )
+    return p
+
+
+def _check_local_clients(m: Manifest, clients: dict[str, Client]) -> list[tuple[tuple, str]]:
+    """A local client must be a known identity held on the service's host, and only mtls has identities."""
+    p: list[tuple[tuple, str]] = []
+    for i, s in enumerate(m.services):
+        for j, name in enumerate(s.local_clients):
+            where = ("services", i, "local_clients", j)
+            if s.tls.mode != "mtls":
+                p.append((where, f"service {s.name!r} is {s.tls.mode!r}, not mtls: no client identities"))
+            elif name not in clients:
+                p.append((where, f"unknown client identity {name!r} (clients: {', '.join(sorted(clients)) or 'none'})"))
+            elif s.host not in clients[name].hosts:
+                p.append((where, f"identity {name!r} is not held by {s.host!r}, the host of service {s.name!r}"))
     return p

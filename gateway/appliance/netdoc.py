@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from gateway.appliance import firewall, revocation, tlsfront
+from gateway.appliance import admission, firewall, haproxy, revocation, tlsfront
 from gateway.appliance.errors import ToolError
 from gateway.appliance.files import header
 from gateway.appliance.manifest import Manifest
@@ -88,6 +88,35 @@ def _fronts(m: Manifest) -> list[str]:
     return lines
 
 
+def _admitted(m: Manifest) -> list[str]:
+    """Per mtls port: exactly who is admitted, from where, and what refuses everybody else."""
+    rows = []
+    for s in (s for s in m.services if s.tls.mode == "mtls"):
+        allowed = admission.sources(m, s)
+        who = ", ".join(allowed) or "nobody"
+        where = "; ".join(f"{name}: {', '.join(p)}" for name, p in allowed.items()) or "-"
+        if s.fronted:
+            enforcer = f"{tlsfront.SOFTWARE} front, ACL on the certificate's CN (haproxy/{s.host}.cfg)"
+        else:
+            enforcer = f"{revocation.software_of(s.kind, s.software)}: its client rules from the same list"
+        rows.append(f"| {s.name} | {s.host} | {s.protocol}/{s.port} | {who} | {where} | {enforcer} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "## Admitted client identities, per port",
+        "",
+        "A client certificate of the site CA is not enough: each mtls port admits exactly the identities of "
+        "the flows to its service (from the flow's source) and the service's `local_clients` (from loopback). "
+        "Any other identity is refused before a byte reaches the server, and the refusal is logged with the "
+        "certificate's subject.",
+        "",
+        "| Service | Host | Port | Admitted (certificate CN) | From | Enforced by |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def _firewall_cell(m: Manifest, host: str) -> str:
     """`nftables: firewall/h.nft`, or the firewalld files with the nft file as the rules' reference form."""
     generated = firewall.files(m, host)
@@ -113,13 +142,13 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
         "",
         "## Hosts",
         "",
-        "| Host | Addresses | Roles | OS | Firewall | TLS front |",
+        "| Host | Addresses | Roles | OS | Firewall | HAProxy (TLS fronts, load balancer) |",
         "|---|---|---|---|---|---|",
     ]
-    fronts = tlsfront.hosts(m)
+    fronts = haproxy.hosts(m)
     for h in m.hosts:
         fw = _firewall_cell(m, h.name)
-        front = f"tls-front/{h.name}.conf" if h.name in fronts else "-"
+        front = f"haproxy/{h.name}.cfg" if h.name in fronts else "-"
         lines.append(f"| {h.name} | {', '.join(h.addresses)} | {', '.join(h.roles)} | {h.os} | {fw} | {front} |")
     lines += ["", "## External networks", "", "| Network | CIDR | Kind | Description |", "|---|---|---|---|"]
     for kind, nets in (("admin", m.admin_networks), ("users", m.user_networks)):
@@ -137,6 +166,7 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
             f"| {s.name} | {s.kind} | {s.host} | {s.protocol}/{s.port} | {tls} | {s.software or ''} | "
             f"{tlsfront.checked_by(s)} |"
         )
+    lines += _admitted(m)
     lines += _fronts(m)
     lines += [
         "",

@@ -2,8 +2,9 @@
 
 For each mtls service whose software cannot check CRLs (revocation.py), HAProxy listens on the service's
 port, requires a client certificate of the site CA that no CRL lists, and proxies over TLS to the real
-server on loopback at its backend port, presenting its own identity (<service>-front). Clients keep the
-service's name, port and certificates; only the real server moves to the backend port.
+server on loopback at its backend port, presenting its own identity (<service>-front). It admits only the
+identities admission.py names for the service. Clients keep the service's name, port and certificates; only
+the real server moves to the backend port.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from gateway.appliance import revocation
+from gateway.appliance import admission, revocation
 from gateway.appliance.manifest import Manifest, Service
 
 LOOPBACK = "127.0.0.1"
@@ -28,8 +29,9 @@ class Front:
     server_name: str  # the real server's certificate name (verified, and sent as SNI)
     identity: str  # the front's own client identity towards the real server (CN <service>-front)
     why: str  # why the service needs a front (its software cannot check CRLs)
-    # Client certificate CNs admitted; empty: any certificate of the site CA that no CRL lists.
-    allowed: tuple[str, ...] = ()
+    # Client certificate CNs admitted (admission.py: the manifest's flows and local clients); empty: none.
+    # None: any certificate of the site CA that no CRL lists (only for test rigs built by hand).
+    allowed: tuple[str, ...] | None = None
 
 
 def checked_by(s: Service) -> str:
@@ -67,6 +69,7 @@ def fronts(m: Manifest, host: str) -> list[Front]:
             server_name=m.fqdn(s.name),
             identity=revocation.front_identity(s.name),
             why=revocation.support(s.kind, s.software).how,
+            allowed=admission.identities(m, s),
         )
         for s in m.fronted_services(host)
     ]

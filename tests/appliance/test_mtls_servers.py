@@ -331,7 +331,9 @@ def test_revoking_then_reloading_haproxy_refuses_a_certificate_that_worked(front
     m = load(certs["manifest"]).manifest
     p = pki.Pki(certs["dir"])
     inter_cert, inter_key = pki._load_cert(p.cert("intermediate-ca")), pki._load_key(p.key("intermediate-ca"))
-    key, cert = pki.issue_leaf(pki.Leaf("client", "late", "late", (), ()), inter_cert, inter_key, m.ca, pki.now_utc())
+    # A second certificate of an admitted identity (CN gateway), e.g. a host's re-issued key.
+    key, cert = pki.issue_leaf(pki.Leaf("client", "late", "gateway", (), ()), inter_cert, inter_key, m.ca,
+                               pki.now_utc())
     _write(p.dir / "clients" / "late", key, cert)
     certs = {**certs, "late": (p.dir / "clients" / "late.crt", p.dir / "clients" / "late.key")}
     assert _redis(front.ports["redis"], certs, "late") is True
@@ -349,5 +351,5 @@ def test_revoking_then_reloading_haproxy_refuses_a_certificate_that_worked(front
             break
         assert time.monotonic() < deadline, "still accepted 10 s after the reload"
         time.sleep(0.1)
-    _logged(front, 'cert=1 verify=23 subject="CN=late,O=Example Site"', mark)
+    _logged(front, 'cert=1 verify=23 subject="CN=gateway,O=Example Site"', mark)
     assert _redis(front.ports["redis"], certs, "good") is True

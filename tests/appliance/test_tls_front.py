@@ -164,7 +164,7 @@ def test_admitted_identities_and_alpn_are_one_field_each():
     assert ("    acl admitted ssl_c_s_dn(CN) -m str gateway mlops\n"
             "    tcp-request content reject unless admitted\n") in text
     assert "ssl crt /etc/haproxy/certs/servers/loadbalancer.pem alpn h2,http/1.1\n" in text
-    assert "acl admitted" not in haproxy.render([dataclasses.replace(front, allowed=())], None)
+    assert "acl admitted" not in haproxy.render([dataclasses.replace(front, allowed=None)], None)
 
 
 def test_hosts_without_fronts_or_load_balancer_get_no_file(example):
