@@ -13,6 +13,7 @@ LiteLLM's copy so that exactly one component answers an oversized body.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gateway.config.includes import resolve_includes
 from gateway.config.models import RoutingStrategyArgs
 from gateway.errors import ConfigError
 from gateway.routing.registry import STRATEGIES, is_llmrouter
@@ -43,6 +45,8 @@ class GatewayConfig:
     strategy_args: RoutingStrategyArgs | None
     #: `general_settings.max_request_size_mb`: bodies larger than this are refused with a 413
     max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
+    #: the files `include:` pulled in (already merged into `raw` and `litellm`)
+    includes: tuple[Path, ...] = ()
 
     @property
     def max_request_size_bytes(self) -> int:
@@ -139,6 +143,11 @@ def parse_config(data: dict[str, Any], source: Path) -> GatewayConfig:
     return GatewayConfig(source, data, litellm_part, strategy, args, size_mb)
 
 
-def load_config(path: str | Path) -> GatewayConfig:
-    source = Path(path).resolve()
-    return parse_config(read_yaml(source), source)
+def load_config(path: str | Path, relative_to: str | Path | None = None) -> GatewayConfig:
+    """Read a config file with its `include:` files merged in.
+
+    `relative_to`: the operator's `--config` when `path` is a new version of it fetched elsewhere
+    (config hot reload from S3): includes and relative paths still resolve next to `--config`."""
+    source = Path(relative_to or path).resolve()
+    data, included = resolve_includes(read_yaml(Path(path).resolve()), source, read_yaml)
+    return dataclasses.replace(parse_config(data, source), includes=included)

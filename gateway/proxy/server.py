@@ -1,7 +1,10 @@
 """Start the real LiteLLM proxy with the gateway's routing hook, in this process.
 
-LiteLLM gets a copy of the operator's config with the `llmrouter-*` strategy taken out and
-the gateway's callback added; everything else in the file reaches LiteLLM untouched.
+LiteLLM gets a copy of the operator's config with the `llmrouter-*` strategy taken out,
+`include:` files merged in (gateway.config.includes) and the gateway's callback added; everything
+else in the file reaches LiteLLM untouched. The copy lives in a private directory, so the operator's
+directory goes on the import path: LiteLLM's `module.attr` references (callbacks, `custom_auth`,
+guardrails) to files next to the operator's config still load.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +54,13 @@ def write_private_yaml(data: dict[str, Any], directory: Path | None = None) -> P
     return path
 
 
+def importable_beside_config(config: GatewayConfig) -> None:
+    """Let `module.attr` references in the config load from files next to the operator's config."""
+    folder = str(config.source.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+
+
 def check_port_free(host: str, port: int) -> None:
     """LiteLLM silently moves to a random port when 4000 is taken; refuse instead."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -66,6 +77,8 @@ def startup_summary(settings: ServeSettings, runtime: RoutingRuntime | None) -> 
         f"config file: {config.source}",
         f"registered strategies: {', '.join(sorted(STRATEGIES))}",
     ]
+    if config.includes:
+        lines.append(f"config includes: {', '.join(str(path) for path in config.includes)}")
     if runtime is None:
         strategy = (config.raw.get("router_settings") or {}).get("routing_strategy", "simple-shuffle")
         lines.append(f"active strategy: {strategy} (LiteLLM built-in)")
@@ -98,6 +111,7 @@ def serve(settings: ServeSettings) -> None:
 
     hook_paths = [hooks.HOOK_PATH] + ([feedback.CAPTURE_HOOK_PATH] if feedback.capture_enabled() else [])
     litellm_config = write_private_yaml(litellm_config_with_hook(config, *hook_paths))
+    importable_beside_config(config)
     for line in startup_summary(settings, runtime):
         logger.info(line)
     logger.info("routes added: %s, %s; config hot reload: %s", app_routes.STATUS_ROUTE, readiness.ROUTE,

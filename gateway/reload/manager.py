@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.config.loader import GatewayConfig, parse_config, read_yaml
+from gateway.config.loader import GatewayConfig, load_config
 from gateway.config.settings import EnvironmentSettings
 from gateway.errors import GatewayError
 from gateway.reload.loader import config_source, load_runtime, model_source
@@ -113,7 +113,7 @@ class ReloadManager:
 
     async def apply_config(self, path: Path, token: str) -> None:
         """Validate a new config completely, then apply it to LiteLLM and the routing runtime."""
-        config = parse_config(read_yaml(path), self.config.source)  # relative paths: relative to --config
+        config = load_config(path, relative_to=self.config.source)  # includes, relative paths: next to --config
         runtime = await load_runtime(config, self.env.s3, self.runtime.embedder if self.runtime else None)
         async with self._lock:
             self.apply_to_litellm(config)
