@@ -13,9 +13,13 @@ BUNDLE_PUBKEY := dist/$(BUNDLE_NAME)-$(VERSION).pub.pem
 BUNDLE_DEPS ?= wheelhouse ansible-wheelhouse \
 	$(if $(findstring --no-images,$(BUNDLE_ARGS)),,images) \
 	$(if $(findstring --no-apt,$(BUNDLE_ARGS)),,bundle-apt-repo) \
-	$(if $(findstring --no-vendor,$(BUNDLE_ARGS)),,vendor)
+	$(if $(findstring --no-vendor,$(BUNDLE_ARGS)),,vendor) \
+	$(if $(findstring --no-vulnerability-report,$(BUNDLE_ARGS)),,vulnerability-report)
 
-.PHONY: bundle bundle-verify test-bundle bundle-apt-repo
+.PHONY: bundle bundle-verify test-bundle bundle-apt-repo vulnerability-report
+
+vulnerability-report: $(VENV)/.installed ## check every lock against PyPI's advisories -> dist/reports/vulnerabilities.json (needs PyPI)
+	$(PY) bundle/tools/vulnerabilities.py --out dist/reports/vulnerabilities.json
 
 # apt.mk builds only the host's architecture unless ARCHES comes from the command line.
 bundle-apt-repo: ## apt-repo for every arch of the bundle ($(ARCHES)), not only the host's

@@ -13,17 +13,19 @@ byte-identical. `bundle/install.sh verify` checks a bundle on the far side; docs
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: `bundle.tools` importable
 
-from bundle.tools import archive, inputs, sbom, signing  # noqa: E402
+from bundle.tools import archive, inputs, sbom, signing, vulnerabilities  # noqa: E402
 from bundle.tools.errors import BundleError  # noqa: E402
 from gateway import sums  # noqa: E402
 
@@ -97,6 +99,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="auto: cyclonedx-py when installed (make bundle installs it), else the builtin writer")
     p.add_argument("--cyclonedx-py", help="path of cyclonedx-py (default: $BUILD_CACHE/tools, then PATH)")
     p.add_argument("--syft", help="path of syft (default: $BUILD_CACHE/tools, then PATH)")
+    p.add_argument("--no-vulnerability-report", action="store_true",
+                   help="leave reports/vulnerabilities.json out (a development bundle; BUNDLE-INFO says so)")
     g = p.add_argument_group("inputs ({arch} is replaced by amd64 / arm64; defaults under --repo)")
     g.add_argument("--wheelhouse", help="runtime wheelhouse (default wheelhouse/dist/linux-{arch})")
     g.add_argument("--locks", type=Path, help="lock directory (default wheelhouse/locks)")
@@ -112,6 +116,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--docs", type=Path, help="default docs")
     g.add_argument("--readme", type=Path, help="default README.md")
     g.add_argument("--install-sh", type=Path, help="default bundle/install.sh")
+    g.add_argument("--vulnerability-report", type=Path,
+                   help="default dist/reports/vulnerabilities.json (`make vulnerability-report`)")
+    g.add_argument("--vulnerability-waivers", type=Path, help="default bundle/vulnerability-waivers.yaml")
     return p.parse_args(argv)
 
 
@@ -187,6 +194,18 @@ def make_sboms(args, plan: inputs.Plan, src: inputs.Sources, hashes: dict[str, s
     return out, info
 
 
+def vulnerability_report(args: argparse.Namespace, src: inputs.Sources) -> tuple[bytes | None, str]:
+    """The checked report to pack (or None with --no-vulnerability-report), and its BUNDLE-INFO line."""
+    if args.no_vulnerability_report:
+        return None, "VULNERABILITIES=omitted (--no-vulnerability-report)"
+    report = vulnerabilities.for_bundle(
+        args.vulnerability_report or args.repo / "dist/reports/vulnerabilities.json",
+        vulnerabilities.read_locks(src.locks),
+        args.vulnerability_waivers or args.repo / "bundle/vulnerability-waivers.yaml",
+        datetime.now(UTC))
+    return report, f"VULNERABILITIES={vulnerabilities.BUNDLE_PATH}: {vulnerabilities.summary(json.loads(report))}"
+
+
 def bundle_info(args, plan: inputs.Plan, arches, version: str, epoch: int, sbom_info: list[str]) -> bytes:
     def part(included: bool, flag: str, what: str = "included") -> str:
         return what if included else f"omitted ({flag})"
@@ -224,6 +243,7 @@ def build(args: argparse.Namespace) -> int:
     key = signing.load_key(args.signing_key or default_key, create_if_missing=args.signing_key is None)
     for note in plan.notes:
         print(f"bundle: note: {note}")
+    vuln_report, vuln_info = vulnerability_report(args, src)
     entries = inputs.entries(plan)
     hashes = {e.path: archive.entry_sha256(e) for e in entries}
     for d in plan.dirs:
@@ -233,6 +253,9 @@ def build(args: argparse.Namespace) -> int:
     print(f"bundle: {len(entries)} input files hashed and checked in {t_hash - t0:.1f} s")
 
     generated, sbom_info = make_sboms(args, plan, src, hashes, arches, version, epoch)
+    if vuln_report is not None:
+        generated[vulnerabilities.BUNDLE_PATH] = vuln_report
+    sbom_info.append(vuln_info)
     generated["BUNDLE-INFO"] = bundle_info(args, plan, arches, version, epoch, sbom_info)
     t_sbom = time.monotonic()
     print(f"bundle: {len(generated) - 1} SBOMs and BUNDLE-INFO in {t_sbom - t_hash:.1f} s")

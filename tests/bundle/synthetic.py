@@ -7,6 +7,7 @@ dist/apt/linux-<arch>/, vendor/dist/, ansible/site.yml, ...), a few bytes each.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bundle.tools import vulnerabilities
 from gateway.sums import write_sums
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +93,17 @@ def make_repo(root: Path) -> Path:
         write_sums(apt)
         _write(root / f"vendor/dist/otelcol-1.0-linux-{arch}/otelcol.tar.gz", f"otelcol {arch}")
     _write(root / "vendor/artifacts.lock.json", '{"artifacts": []}\n')
+    write_vulnerability_report(root)
     return root
+
+
+def write_vulnerability_report(root: Path, fetch=None, now: dt.datetime | None = None) -> Path:
+    """dist/reports/vulnerabilities.json for the repository's locks, from `fetch` (default: PyPI knows nothing)."""
+    report = vulnerabilities.check(vulnerabilities.read_locks(root / "wheelhouse/locks"),
+                                   fetch or (lambda url: (404, b"")), now or dt.datetime.now(dt.UTC))
+    out = root / "dist/reports/vulnerabilities.json"
+    _write(out, vulnerabilities.dumps(report))
+    return out
 
 
 def make_key(path: Path) -> Path:
