@@ -62,6 +62,15 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _merge_config(args: argparse.Namespace) -> int:
+    """The installed appliance's config: the operator's plus the keys the appliance owns (gateway.config.operator)."""
+    from gateway.config.operator import merge_files, write_if_changed
+
+    out = Path(args.out)
+    print(f"{'written' if write_if_changed(merge_files(args.operator, args.owned), out) else 'unchanged'}: {out}")
+    return EXIT_OK
+
+
 def _build_demo(args: argparse.Namespace) -> int:
     from gateway.routing.demo import QUERIES, build_demo_artifact
 
@@ -150,6 +159,20 @@ def build_parser() -> Parser:
                            epilog=ENVIRONMENT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("--config", required=True, metavar="FILE", help="a LiteLLM config YAML")
     check.set_defaults(func=_check)
+
+    config = sub.add_parser("config", help="the installed appliance's config files")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    merge = config_sub.add_parser(
+        "merge", help="merge an operator's LiteLLM config with the keys the appliance owns",
+        description="Write the operator's LiteLLM config with the keys the appliance owns added\n"
+                    "(routing strategy and args, master key, cache, callbacks). A key the operator\n"
+                    "set to another value is refused, naming the file and the key (docs/install.md).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    merge.add_argument("--operator", required=True, metavar="FILE", help="the operator's LiteLLM config YAML")
+    merge.add_argument("--owned", required=True, metavar="FILE", help="the appliance's keys (YAML, by section)")
+    merge.add_argument("--out", required=True, metavar="FILE",
+                       help="the merged config; left untouched when it already holds the result")
+    merge.set_defaults(func=_merge_config)
 
     artifact = sub.add_parser("artifact", help="routing artifacts")
     artifact_sub = artifact.add_subparsers(dest="artifact_command", required=True, metavar="COMMAND")
