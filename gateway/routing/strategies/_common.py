@@ -252,6 +252,16 @@ def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray]], activation, x: np.n
 IDENTITIES = ("user", "team", "user_or_team")
 
 
+def identity_arg(settings: StrategySettings | None, name: str) -> str:
+    """The `identity` arg of a per-user strategy: whose row a request reads (one of IDENTITIES)."""
+    value = args(settings, name, {"identity": "user_or_team"})["identity"]
+    if value not in IDENTITIES:
+        raise ConfigError(
+            "<config>", f"{ARGS_KEY}.identity", f"value {value!r} is not one of {', '.join(IDENTITIES)}"
+        )
+    return value
+
+
 def users_param(artifact: Artifact, count: int) -> dict[str, int]:
     """params.users: {user or team name: row index}; indices must be < `count`."""
     users = artifact.params.get("users", {})

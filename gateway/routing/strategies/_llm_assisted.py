@@ -224,14 +224,52 @@ def describe(settings: StrategySettings | None, candidates: Sequence[str]) -> di
 
 
 class LLMAssistedStrategy(c.StrategyBase):
-    """Base of the strategies that ask a router model; they need no artifact unless they say so."""
+    """Base of the strategies that ask a router model; they need no artifact unless they say so.
+
+    The common case (one prompt, one answer read into a Decision) only writes `prompt` and
+    `read_answer`; `select` does the guarded call and the fallback for all of them.
+    """
 
     needs_artifact = False
+    #: the strategy's own args and their defaults (beside COMMON_DEFAULTS)
+    ARGS: dict[str, Any] = {}
+    accepted_args = accepted(ARGS)
 
     def __init__(self, common: LLMArgs, settings: StrategySettings | None = None, artifact: Any = None):
         super().__init__(common.candidates, artifact)
         self.common = common
         self.descriptions = describe(settings, common.candidates)
+
+    @classmethod
+    def load(cls, artifact: object, settings: StrategySettings | None = None):
+        common, own = parse_args(settings, cls.name, cls.ARGS)
+        return cls.from_args(common, settings, own)
+
+    @classmethod
+    def from_args(cls, common: LLMArgs, settings: StrategySettings | None, own: dict[str, Any]):
+        """The strategy from validated args; strategies with args of their own check them here."""
+        return cls(common, settings)
+
+    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
+        try:
+            text = await self.ask_router(request, available)
+        except RouterCallFailed as exc:
+            return fallback(self.common, available, exc.reason)
+        return self.read_answer(text, available)
+
+    def read_answer(self, text: str, available: Sequence[str]) -> Decision:
+        """The decision the router model's answer names (or `unusable(...)` when it names none)."""
+        raise NotImplementedError
+
+    def unusable(
+        self, text: str, available: Sequence[str], reason: str = "router answer names no available candidate"
+    ) -> Decision:
+        """The fallback decision for an answer that names no candidate, with the answer for the logs."""
+        return fallback(self.common, available, reason, **said(self.common, text))
+
+    def named(self, model: str, text: str, rule: str) -> Decision:
+        """The candidate the router model named, with the answer for the logs."""
+        return Decision(model=model, scores={model: 1.0}, detail={"rule": rule, **said(self.common, text)})
 
     def offered(self, available: Sequence[str]) -> list[str]:
         """Candidates to show the router model: only the available ones, in candidate order."""

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.base import Decision
 from gateway.routing.strategies import _llm_assisted as llm
-
-ARGS: dict[str, object] = {}
 
 PROMPT = """You are an intelligent router that selects the best Large Language Model (LLM) for a given query.
 
@@ -32,29 +29,14 @@ Best LLM:"""
 
 class CausalLMStrategy(llm.LLMAssistedStrategy):
     name = "llmrouter-causallm"
-    accepted_args = llm.accepted(ARGS)
-
-    @classmethod
-    def load(cls, artifact: object, settings: StrategySettings | None = None) -> CausalLMStrategy:
-        common, _ = llm.parse_args(settings, cls.name, ARGS)
-        return cls(common, settings)
 
     def prompt(self, query: str, available: Sequence[str]) -> str:
         # Only the available names are offered: a name the router cannot get is no help.
         return PROMPT.format(llm_options=", ".join(self.offered(available)), query=query)
 
-    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
-        common = self.common
-        try:
-            text = await self.ask_router(request, available)
-        except llm.RouterCallFailed as exc:
-            return llm.fallback(common, available, exc.reason)
+    def read_answer(self, text: str, available: Sequence[str]) -> Decision:
         first_line = next((line for line in text.strip().splitlines() if line.strip()), "")
         named = llm.match_candidate(first_line, available) or llm.match_candidate(text, available)
         if named is None:
-            return llm.fallback(
-                common, available, "router answer names no available candidate", **llm.said(common, text)
-            )
-        return Decision(
-            model=named, scores={named: 1.0}, detail={"rule": "router-named", **llm.said(common, text)}
-        )
+            return self.unusable(text, available)
+        return self.named(named, text, "router-named")

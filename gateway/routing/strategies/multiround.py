@@ -72,6 +72,18 @@ def _vote(routes: Sequence[str], order: Sequence[str], weight: dict[str, float] 
     return min(counts, key=lambda m: (-counts[m], -(weight or {}).get(m, 0.0), rank.get(m, len(rank))))
 
 
+def _majority(
+    routes: list[str], order: Sequence[str], parts: int, weight: dict[str, float] | None = None, **detail: Any
+) -> Decision:
+    """The most routed model, every model's vote count as its score."""
+    votes = {m: routes.count(m) for m in dict.fromkeys(routes)}
+    return Decision(
+        model=_vote(routes, order, weight),
+        scores={m: float(v) for m, v in votes.items()},
+        detail={"rule": "majority", "sub_queries": parts, "routes": routes, **detail},
+    )
+
+
 def _limit(own: dict[str, Any]) -> int:
     value = own["max_subqueries"]
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 16:
@@ -168,19 +180,7 @@ class KNNMultiRoundStrategy(llm.LLMAssistedStrategy):
             share[decided.model] = share.get(decided.model, 0.0) + float(
                 decided.scores.get(decided.model, 0.0)
             )
-        chosen = _vote(routes, self.candidates, share)
-        votes = {m: routes.count(m) for m in dict.fromkeys(routes)}
-        return Decision(
-            model=chosen,
-            scores={m: float(v) for m, v in votes.items()},
-            detail={
-                "rule": "majority",
-                "sub_queries": len(parts),
-                "routes": routes,
-                "knn_share": share,
-                **detail,
-            },
-        )
+        return _majority(routes, self.candidates, len(parts), share, knn_share=share, **detail)
 
 
 class LLMMultiRoundStrategy(llm.LLMAssistedStrategy):
@@ -195,8 +195,9 @@ class LLMMultiRoundStrategy(llm.LLMAssistedStrategy):
         self.max_parts = max_parts
 
     @classmethod
-    def load(cls, artifact: object, settings: StrategySettings | None = None) -> LLMMultiRoundStrategy:
-        common, own = llm.parse_args(settings, cls.name, cls.ARGS)
+    def from_args(
+        cls, common: llm.LLMArgs, settings: StrategySettings | None, own: dict[str, Any]
+    ) -> LLMMultiRoundStrategy:
         return cls(common, settings, _limit(own))
 
     def prompt(self, query: str, available: Sequence[str]) -> str:
@@ -208,27 +209,9 @@ class LLMMultiRoundStrategy(llm.LLMAssistedStrategy):
             query=query,
         )
 
-    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
-        common = self.common
-        try:
-            text = await self.ask_router(request, available)
-        except llm.RouterCallFailed as exc:
-            return llm.fallback(common, available, exc.reason)
+    def read_answer(self, text: str, available: Sequence[str]) -> Decision:
         lines = sub_queries(text, self.max_parts)
         routes = [model for line in lines if (model := llm.last_candidate(line, available)) is not None]
         if not routes:
-            return llm.fallback(
-                common, available, "router answer names no available candidate", **llm.said(common, text)
-            )
-        chosen = _vote(routes, list(dict.fromkeys(routes)))
-        votes = {m: routes.count(m) for m in dict.fromkeys(routes)}
-        return Decision(
-            model=chosen,
-            scores={m: float(v) for m, v in votes.items()},
-            detail={
-                "rule": "majority",
-                "sub_queries": len(lines),
-                "routes": routes,
-                **llm.said(common, text),
-            },
-        )
+            return self.unusable(text, available)
+        return _majority(routes, list(dict.fromkeys(routes)), len(lines), **llm.said(self.common, text))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gateway.errors import ArtifactError, ConfigError
+from gateway.errors import ArtifactError
 from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
@@ -60,14 +60,7 @@ class PersonalizedStrategy(c.StrategyBase):
         cls, artifact: Artifact | None, settings: StrategySettings | None = None
     ) -> PersonalizedStrategy:
         artifact = c.check_artifact(artifact, cls.name)
-        values = c.args(settings, cls.name, {"identity": "user_or_team"})
-        if values["identity"] not in c.IDENTITIES:
-            raise ConfigError(
-                "<config>",
-                f"{c.ARGS_KEY}.identity",
-                f"value {values['identity']!r} is not one of {', '.join(c.IDENTITIES)}",
-            )
-        strategy = cls(artifact, values["identity"])
+        strategy = cls(artifact, c.identity_arg(settings, cls.name))
         c.check_embedding(artifact, strategy.dim)
         return strategy
 

@@ -16,11 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from gateway.routing.base import Decision, RoutingRequest
-from gateway.routing.registry import StrategySettings
+from gateway.routing.base import Decision
 from gateway.routing.strategies import _llm_assisted as llm
-
-ARGS: dict[str, object] = {}
 
 PROMPT = """
 Answer the given question. \
@@ -86,12 +83,6 @@ def searched_model(call: str, candidates: Sequence[str]) -> str | None:
 
 class RouterR1Strategy(llm.LLMAssistedStrategy):
     name = "llmrouter-router-r1"
-    accepted_args = llm.accepted(ARGS)
-
-    @classmethod
-    def load(cls, artifact: object, settings: StrategySettings | None = None) -> RouterR1Strategy:
-        common, _ = llm.parse_args(settings, cls.name, ARGS)
-        return cls(common, settings)
 
     def prompt(self, query: str, available: Sequence[str]) -> str:
         question = query.strip()
@@ -104,23 +95,14 @@ class RouterR1Strategy(llm.LLMAssistedStrategy):
             question=question,
         )
 
-    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
-        common = self.common
-        try:
-            text = await self.ask_router(request, available)
-        except llm.RouterCallFailed as exc:
-            return llm.fallback(common, available, exc.reason)
+    def read_answer(self, text: str, available: Sequence[str]) -> Decision:
         call = first_search(text)
         if call is None:
             reason = (
                 "router answered directly (no <search>)" if "<answer>" in text.lower() else "no <search> call"
             )
-            return llm.fallback(common, available, reason, **llm.said(common, text))
+            return self.unusable(text, available, reason)
         model = searched_model(call, available)
         if model is None:
-            return llm.fallback(
-                common, available, "<search> names no available candidate", **llm.said(common, text)
-            )
-        return Decision(
-            model=model, scores={model: 1.0}, detail={"rule": "first-search", **llm.said(common, text)}
-        )
+            return self.unusable(text, available, "<search> names no available candidate")
+        return self.named(model, text, "first-search")
