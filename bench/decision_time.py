@@ -56,7 +56,7 @@ async def time_select(strategy, embedder, rounds, with_embedding):
         if with_embedding:
             request = RoutingRequest(query=query, embed=embedder.embed)
         else:
-            request = RoutingRequest(query=query, _embedding=vectors[query])
+            request = RoutingRequest(query=query, vector=vectors[query])
         await strategy.select(request, available)
         samples.append((time.perf_counter() - started) * 1000)
     return percentiles(samples)

@@ -64,7 +64,7 @@ def main() -> None:
         strategy = QualityStrategy.load(artifact, StrategySettings(args=dial))
 
         async def choose(vector, strategy=strategy):
-            return await strategy.select(RoutingRequest(query="", _embedding=vector), train.models)
+            return await strategy.select(RoutingRequest(query="", vector=vector), train.models)
 
         chosen = np.array([train.models.index(asyncio.run(choose(v)).model) for v in vectors])
         got, got_cost = quality[np.arange(len(chosen)), chosen], cost[np.arange(len(chosen)), chosen]

@@ -32,7 +32,7 @@ def route_all(strategy, queries: Sequence[str], vectors: np.ndarray) -> list[str
     async def run() -> list[str]:
         out = []
         for query, vector in zip(queries, vectors, strict=True):
-            request = RoutingRequest(query=query, _embedding=np.asarray(vector, dtype=np.float32))
+            request = RoutingRequest(query=query, vector=np.asarray(vector, dtype=np.float32))
             out.append((await strategy.select(request, available)).model)
         return out
 

@@ -30,15 +30,17 @@ class RoutingRequest:
     team: str | None = None
     embed: Callable[[str], np.ndarray] | None = None
     llm_call: LLMCaller | None = None
-    _embedding: np.ndarray | None = None
+    #: the query's embedding when the caller already has it (computed off the event loop, or
+    #: read from a dataset); otherwise `embedding()` computes it with `embed` on first use
+    vector: np.ndarray | None = None
 
     def embedding(self) -> np.ndarray:
         """The query's embedding, computed once and only if a strategy asks for it."""
-        if self._embedding is None:
+        if self.vector is None:
             if self.embed is None:
                 raise RuntimeError("this strategy needs an embedding but no embedder is configured")
-            self._embedding = self.embed(self.query)
-        return self._embedding
+            self.vector = self.embed(self.query)
+        return self.vector
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,13 @@ class RoutingRuntime:
             return deployments[0]
         query = query_text(messages, input)
         encoder = self.embedder or active.encoder
+        started = time.perf_counter()
+        vector = None
+        if active.strategy.needs_embedding and encoder is not None and not getattr(encoder, "inline", False):
+            # MiniLM's numpy releases the GIL: it runs on a worker thread (the second core, when
+            # there is one) while the event loop keeps serving; the static table (~0.03 ms) is
+            # cheaper inline than the hop to a thread, so `request.embedding()` computes it there
+            vector = await asyncio.to_thread(encoder.embed, query)
         request = RoutingRequest(
             query=query,
             messages=list(messages or []),
@@ -191,13 +198,8 @@ class RoutingRuntime:
             team=team,
             embed=encoder.embed if encoder is not None else None,
             llm_call=self.llm_call,
+            vector=vector,
         )
-        started = time.perf_counter()
-        if active.strategy.needs_embedding and encoder is not None and not getattr(encoder, "inline", False):
-            # MiniLM's numpy releases the GIL: it runs on a worker thread (the second core, when
-            # there is one) while the event loop keeps serving; the static table (~0.03 ms) is
-            # cheaper inline than the hop to a thread, so `request.embedding()` computes it there
-            request._embedding = await asyncio.to_thread(encoder.embed, query)
         decision = await active.strategy.select(request, available)
         elapsed_ms = (time.perf_counter() - started) * 1000
         record_decision(DecisionRecord(
