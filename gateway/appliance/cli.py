@@ -37,6 +37,12 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help=f"output directory (default {DEFAULT_OUT}/<site>)")
     p.add_argument("--no-pki", action="store_true", help="documents and rules only (what examples commit)")
     p.add_argument("--no-render", action="store_true", help="skip the SVG diagram (no Graphviz)")
+    p.add_argument("--target", action="append", choices=["kubernetes", "compose", "ecs", "apprunner"],
+                   help="an orchestrator's files instead of the appliance's, under OUT/<target>/ (repeatable; "
+                   "docs/orchestrators.md)")
+    p.add_argument("--image", help="the gateway image the orchestrator pulls (default: a placeholder registry)")
+    p.add_argument("--namespace", help="Kubernetes namespace (default ai-gateway)")
+    p.add_argument("--irsa-role-arn", help="EKS: IAM role of the gateway's service account (Bedrock, S3)")
     p = sub.add_parser("renew", help="re-issue certificates and CRLs expiring within the threshold")
     p.add_argument("manifest", type=Path)
     p.add_argument("--out", type=Path)
@@ -90,11 +96,22 @@ def _generate(args) -> int:
 
     loaded = load(args.manifest)
     out = _out(args, loaded)
-    changed = generate(loaded, out, with_pki=not args.no_pki, render=not args.no_render)
+    if args.target:
+        changed = _generate_targets(args, loaded, out)
+    else:
+        changed = generate(loaded, out, with_pki=not args.no_pki, render=not args.no_render)
     for c in changed:
         print(f"  {c}")
     print(f"{out}: {len(changed)} changed")
     return 0
+
+
+def _generate_targets(args, loaded, out: Path) -> list[str]:
+    from gateway.appliance import targets
+
+    given = {k: v for k, v in {"image": args.image, "namespace": args.namespace,
+                               "irsa_role_arn": args.irsa_role_arn}.items() if v}
+    return targets.generate(loaded, out, list(dict.fromkeys(args.target)), targets.Options(**given))
 
 
 def _renew(args) -> int:
