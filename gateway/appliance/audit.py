@@ -2,7 +2,8 @@
 
 Inputs are the `nft -j list ruleset` document and the kernel's socket tables (/proc/net/*), both read
 from the network namespace the audit runs in, so `ip netns exec X` audits namespace X. Either can be a
-file collected earlier, so an auditor can check evidence away from the host.
+file collected earlier, so an auditor can check evidence away from the host. The installed certificates
+and CRLs are audited too (`audit_certificates`): what expires within the warning window is a finding.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.appliance import expiry
 from gateway.appliance.errors import ToolError
 from gateway.appliance.firewall import DROP_COMMENT, TABLE, expected_chains
 from gateway.appliance.manifest import Manifest
@@ -227,3 +229,15 @@ def audit(m: Manifest, host: str, ruleset: dict, listeners: list[Listener]) -> R
     fw = audit_firewall(m, host, ruleset)
     ls = audit_listeners(m, host, listeners)
     return Report(fw.findings + ls.findings, fw.notes + ls.notes)
+
+
+def audit_certificates(pki_dir: Path, warn_days: int, required: bool = True) -> tuple[Report, list[expiry.Expiry]]:
+    """Days to expiry of every installed certificate and CRL as notes; within `warn_days`, findings.
+
+    `required=False` (the default directory, not one the operator named): a host without it is noted.
+    """
+    if not required and not pki_dir.is_dir():
+        return Report([], [f"no installed PKI at {pki_dir}: certificate expiry not audited"]), []
+    items = expiry.scan(pki_dir)
+    notes = [f"{e.kind} {e.name} ({e.subject}): {e.days:.0f} days left" for e in items]
+    return Report(expiry.findings(items, warn_days), notes), items

@@ -13,6 +13,7 @@ from pathlib import Path
 from gateway.errors import GatewayError
 
 DEFAULT_OUT = Path("certs/out")
+DEFAULT_PKI_DIR = Path("/etc/gateway/pki")  # where the pki role installs a host's certificates and CRLs
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -63,6 +64,13 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--proc-net", type=Path, default=Path("/proc/net"), help="socket tables (default /proc/net)"
     )
+    p.add_argument("--pki-dir", type=Path,
+                   help=f"installed certificates and CRLs whose expiry is audited (default {DEFAULT_PKI_DIR}, "
+                   "if present)")
+    p.add_argument("--expiry-warn-days", type=int,
+                   help="a certificate or CRL expiring within this is a finding (default: ca.renew_before_days)")
+    p.add_argument("--certificates-only", action="store_true",
+                   help="audit only the certificates' expiry (no nftables or sockets: no root needed)")
     p.add_argument("--json", action="store_true", help="print findings as JSON")
     sub.add_parser("schema", help="print the manifest's JSON schema")
 
@@ -146,8 +154,13 @@ def _audit(args) -> int:
     m = load(args.manifest).manifest
     if args.host not in {h.name for h in m.hosts}:
         raise ManifestError(str(args.manifest), [f"--host {args.host!r} is not a host of the manifest"])
-    ruleset = json.loads(args.ruleset.read_text()) if args.ruleset else audit.read_ruleset()
-    report = audit.audit(m, args.host, ruleset, audit.read_listeners(args.proc_net))
+    warn = m.ca.renew_before_days if args.expiry_warn_days is None else args.expiry_warn_days
+    certs, expiries = audit.audit_certificates(args.pki_dir or DEFAULT_PKI_DIR, warn, required=bool(args.pki_dir))
+    report = audit.Report([], [])
+    if not args.certificates_only:
+        ruleset = json.loads(args.ruleset.read_text()) if args.ruleset else audit.read_ruleset()
+        report = audit.audit(m, args.host, ruleset, audit.read_listeners(args.proc_net))
+    report = audit.Report(report.findings + certs.findings, report.notes + certs.notes)
     if args.json:
         print(
             json.dumps(
@@ -156,6 +169,10 @@ def _audit(args) -> int:
                     "clean": report.clean,
                     "findings": report.findings,
                     "notes": report.notes,
+                    "certificates": [
+                        {"name": e.name, "kind": e.kind, "subject": e.subject,
+                         "not_after": e.not_after.isoformat(), "days": round(e.days, 2)} for e in expiries
+                    ],
                 },
                 indent=2,
             )

@@ -65,6 +65,7 @@ def install(app, manager: ReloadManager) -> None:
     app.add_api_route(STATUS_ROUTE, hot_reload_status, methods=["GET"], tags=["gateway"])
 
     from gateway.proxy import feedback, openai_errors, readiness, request_guard, response_cache
+    from gateway.telemetry import certificates
     from gateway.telemetry.attempts import AttemptsMiddleware
 
     feedback.install(app)  # POST /gateway/feedback: quality labels keyed by response id
@@ -73,6 +74,7 @@ def install(app, manager: ReloadManager) -> None:
     openai_errors.install(app)  # 401/403 for bad keys, in OpenAI's error body
 
     app.add_middleware(AttemptsMiddleware)  # counts retries and fallbacks from LiteLLM's headers
+    certificates.install()  # gateway_certificate_expiry_days on /metrics, read from the installed PKI
     # added last, so outermost: a body is sized and shaped before anything else reads it
     request_guard.install(app, lambda: manager.config.max_request_size_bytes)
 
