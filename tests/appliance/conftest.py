@@ -35,3 +35,21 @@ def example():
     from gateway.appliance.loader import load
 
     return lambda name: load(EXAMPLES / name / "appliance.yaml")
+
+
+_MATRIX = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def matrix_report(request):
+    """(front, case) -> the refusal observed; printed as a table after the run (test_refusal_matrix.py)."""
+    return request.config.stash.setdefault(_MATRIX, {})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    cells = config.stash.get(_MATRIX, {})
+    if not cells:
+        return
+    terminalreporter.section(f"refusal matrix: {len(cells)} refusals observed")
+    for (front, case), seen in cells.items():
+        terminalreporter.write_line(f"{front:<11} {case:<21} {seen}")

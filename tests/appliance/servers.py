@@ -50,8 +50,19 @@ def _stop(proc: subprocess.Popen, grace: float = 15) -> None:
             proc.wait(timeout=10)
 
 
+# Without the role's files: the superuser over the socket, every site certificate whose CN is the role.
+DEFAULT_HBA = (
+    "local all all trust\n"
+    "hostssl all all 127.0.0.1/32 cert clientcert=verify-full\n"
+    "host all all 127.0.0.1/32 reject\n"
+)
+
+
 @contextmanager
-def postgresql(pki_dir: Path, server: str, roles: list[str]):
+def postgresql(pki_dir: Path, server: str, roles: list[str], hba: str = DEFAULT_HBA, ident: str = "",
+               databases: dict[str, str] | None = None):
+    """`hba`/`ident`: pg_hba.conf and pg_ident.conf (e.g. the postgresql role's, rendered); `databases`:
+    name -> owner, created after the roles."""
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"{PG_BIN}/initdb not found: apt-get install postgresql-15")
     try:
@@ -79,11 +90,9 @@ def postgresql(pki_dir: Path, server: str, roles: list[str]):
             capture_output=True,
             timeout=120,
         )
-        (base / "data" / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "hostssl all all 127.0.0.1/32 cert clientcert=verify-full\n"
-            "host all all 127.0.0.1/32 reject\n"
-        )
+        (base / "data" / "pg_hba.conf").write_text(hba)
+        if ident:
+            (base / "data" / "pg_ident.conf").write_text(ident)
         with open(base / "data" / "postgresql.conf", "a") as f:
             f.write(
                 f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{base}'\n"
@@ -98,20 +107,11 @@ def postgresql(pki_dir: Path, server: str, roles: list[str]):
             stderr=subprocess.STDOUT,
         )
         wait_port(port, proc, 30, log)
-        for role in roles:
+        sql = [f'CREATE ROLE "{role}" LOGIN' for role in roles]
+        sql += [f'CREATE DATABASE "{name}" OWNER "{owner}"' for name, owner in (databases or {}).items()]
+        for statement in sql:
             subprocess.run(
-                [
-                    *run,
-                    str(PG_BIN / "psql"),
-                    "-h",
-                    str(base),
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f'CREATE ROLE "{role}" LOGIN',
-                ],
+                [*run, str(PG_BIN / "psql"), "-h", str(base), "-p", str(port), "-U", "postgres", "-c", statement],
                 check=True,
                 capture_output=True,
                 timeout=30,
