@@ -83,7 +83,8 @@ class Balancer:
     server_name: str
     gateways: tuple[Gateway, ...]
     identity: str = BALANCER_IDENTITY
-    alpn: tuple[str, ...] = ("http/1.1",)  # the HTTP/2 issue adds "h2" first
+    # HTTP/2 and HTTP/1.1 to the users (ALPN); HAProxy speaks HTTP/1.1 to the gateways, as uvicorn has no h2.
+    alpn: tuple[str, ...] = ("h2", "http/1.1")
 
 
 def balancer(m: Manifest, host: str) -> Balancer | None:

@@ -135,7 +135,7 @@ def test_generated_front_has_the_revocation_settings_per_service(example):
 def test_the_load_balancer_checks_every_gateway_over_mtls_and_fails_open(example):
     conf = documents(example("ha"), render=False)["haproxy/lb1.cfg"]
     assert "frontend loadbalancer from load-balancer\n    bind 198.18.1.10:443 ssl crt " \
-           "/etc/haproxy/certs/servers/loadbalancer.pem alpn http/1.1\n" in conf
+           "/etc/haproxy/certs/servers/loadbalancer.pem alpn h2,http/1.1\n" in conf
     backend = conf.split("backend loadbalancer-gateways from load-balancer\n")[1]
     assert "    http-check send meth GET uri /health/readiness/dependencies ver HTTP/1.1" in backend
     assert "    default-server ssl crt /etc/haproxy/certs/clients/loadbalancer.pem ca-file " \
