@@ -10,8 +10,13 @@ artifact lives), `general_settings.master_key` (the site's secret), `litellm_set
 The rule: a list the appliance owns entries of (`litellm_settings.callbacks`) gets the appliance's
 entries appended when missing; any other owned key is set when the operator left it out, accepted
 when the operator gave the same value, and refused otherwise, naming the file and the key. An
-operator never silently loses a value they wrote. Included files count: LiteLLM lets an included
-file override the including one, so an owned key set in an include is refused the same way.
+operator never silently loses a value they wrote.
+
+The result is flat: the operator's `include:` files are merged in first (as LiteLLM merges them,
+gateway.config.includes), then the owned keys. LiteLLM replaces a whole top-level section with an
+included file's, so owned keys written beside an `include:` would vanish when an included file has a
+`router_settings:` of its own; merged into the resolved config they cannot. An owned key set in an
+included file is refused like one in the main file, naming the included file.
 """
 
 from __future__ import annotations
@@ -46,33 +51,29 @@ def _where(files: dict[str, Path], source: Path, section: str, key: str) -> Path
 
 
 def merge_owned(operator: dict[str, Any], owned: dict[str, Any], source: Path) -> dict[str, Any]:
-    """The operator's config with the owned keys added; a conflicting owned key is a ConfigError.
-
-    `operator` is the operator's config as written (its `include:` stays, LiteLLM and the gateway
-    resolve it at start); `source` is its path, for includes and for error messages."""
+    """The operator's config, its includes merged in, with the owned keys added; a conflicting owned
+    key is a ConfigError. `source` is its path, for includes and for error messages."""
     resolved, included = resolve_includes(operator, source, read_yaml)
     files = {str(path): path for path in included}
-    merged = copy.deepcopy(operator)
+    merged = copy.deepcopy(resolved)
     for section, keys in owned.items():
         if not isinstance(keys, dict):
             raise ConfigError("<appliance>", section, "the appliance's part must be a mapping of keys")
-        theirs = resolved.get(section) or {}
-        if not isinstance(theirs, dict):
-            raise ConfigError(str(source), section, f"must be a mapping, got {type(theirs).__name__}")
-        target = merged.setdefault(section, {})
+        if merged.get(section) is None:
+            merged[section] = {}
+        target = merged[section]
         if not isinstance(target, dict):
             raise ConfigError(str(source), section, f"must be a mapping, got {type(target).__name__}")
         for key, value in keys.items():
             dotted = f"{section}.{key}"
             if isinstance(value, list):
-                if not isinstance(theirs.get(key) or [], list) or not isinstance(target.get(key) or [], list):
-                    raise ConfigError(str(source), dotted, f"must be a list, got {theirs.get(key)!r}")
-                have = list(target.get(key) or [])
-                known = have + list(theirs.get(key) or [])
-                target[key] = have + [item for item in value if item not in known]
-            elif key not in theirs:
+                have = target.get(key) or []
+                if not isinstance(have, list):
+                    raise ConfigError(str(source), dotted, f"must be a list, got {have!r}")
+                target[key] = have + [item for item in value if item not in have]
+            elif key not in target:
                 target[key] = value
-            elif theirs[key] != value:
+            elif target[key] != value:
                 where = _where(files, source, section, key)
                 why = OWNERS.get(dotted, "the appliance sets it from the manifest")
                 raise ConfigError(str(where), dotted, f"is owned by the appliance, which sets {value!r}; "

@@ -65,7 +65,17 @@ def test_an_owned_key_in_an_included_file_is_refused_naming_that_file(tmp_path):
 def test_a_callback_in_an_included_file_is_not_added_twice(tmp_path):
     write(tmp_path / "telemetry.yaml", {"litellm_settings": {"callbacks": ["otel"]}})
     merged = merge_owned({"include": ["telemetry.yaml"]}, OWNED, tmp_path / "operator.yaml")
-    assert merged["litellm_settings"]["callbacks"] == [] and merged["include"] == ["telemetry.yaml"]
+    assert merged["litellm_settings"]["callbacks"] == ["otel"] and "include" not in merged
+
+
+def test_owned_keys_survive_an_included_section_that_litellm_would_let_replace_them(tmp_path):
+    """LiteLLM replaces a whole top-level section with an included file's: the result is flat instead."""
+    write(tmp_path / "router.yaml", {"router_settings": {"fallbacks": [{"auto": ["backup"]}]}})
+    merged = merge_owned({"include": ["router.yaml"], "router_settings": {"timeout": 5}}, OWNED,
+                         tmp_path / "operator.yaml")
+    assert "include" not in merged
+    assert merged["router_settings"] == {"fallbacks": [{"auto": ["backup"]}], "routing_strategy": "llmrouter-knn",
+                                         "routing_strategy_args": {"hot_reload": True}}
 
 
 def test_callbacks_that_are_not_a_list_are_refused(tmp_path):
@@ -87,7 +97,7 @@ def test_the_cli_writes_once_then_reports_unchanged_and_the_result_loads(tmp_pat
     assert main(argv) == 0 and capsys.readouterr().out.startswith("unchanged:") and out.stat().st_ino == inode
     config = load_config(out)
     assert config.strategy == "llmrouter-knn" and config.model_list == OPERATOR["model_list"]
-    assert yaml.safe_load(out.read_text())["include"] == ["models.yaml"]
+    assert "include" not in yaml.safe_load(out.read_text())
 
 
 def test_the_cli_refusal_names_the_key_and_exits_2(tmp_path, capsys):
