@@ -181,3 +181,21 @@ def write_training_dir(dataset: RoutingDataset, weights: ScoreWeights, directory
         for query in heldout:
             out.write(json.dumps({"query": query}) + "\n")
     return directory
+
+
+def read_training_dir(directory: Path) -> RoutingDataset:
+    """The dataset `write_training_dir` wrote, from its raw columns (`quality`, `cost`, `latency_ms`,
+    `task_name`): what the gateway's own trainers read; NaN where a model was not observed."""
+    queries = json.loads((directory / "queries_train.json").read_text())
+    rows = [json.loads(line) for line in (directory / "routing_train.jsonl").read_text().splitlines() if line]
+    models = list(dict.fromkeys(row["model_name"] for row in rows))
+    arrays = [np.full((len(queries), len(models)), np.nan) for _ in range(3)]
+    tasks: list[str | None] = [None] * len(queries)
+    for row in rows:
+        i, j = row["embedding_id"], models.index(row["model_name"])
+        for array, key in zip(arrays, ("quality", "cost", "latency_ms"), strict=True):
+            if row.get(key) is not None:
+                array[i, j] = row[key]
+        tasks[i] = row.get("task_name", tasks[i])
+    named = None if any(task is None for task in tasks) else [str(task) for task in tasks]
+    return RoutingDataset(list(queries), models, *arrays, tasks=named)

@@ -57,7 +57,9 @@ def check(out_dir: Path) -> dict[str, Parity]:
     queries = [""] * len(vectors)  # the strategies read the vector; the text is not needed here
     results = {}
     for name, entry in report["strategies"].items():
-        library = entry["library_choices"]  # the first held-out queries (train.MAX_LIBRARY_ROUTED at most)
+        # the first held-out queries (train.MAX_LIBRARY_ROUTED at most), as the library routed them, or for
+        # the strategies the gateway trains itself, as its trainer did
+        library = entry.get("library_choices", entry.get("trainer_choices"))
         gateway = route_all(load_strategy(Path(entry["artifact"])), queries[:len(library)], vectors[:len(library)])
         mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(library, gateway, strict=True)) if a != b]
         results[name] = Parity(name, len(library) - len(mismatches), len(library), mismatches[:10])

@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from gateway.mlops.embed import DEFAULT_ENCODER, ENCODERS
-from gateway.routing.registry import trainable
+from gateway.routing.registry import native_trainable, trainable
 
-# Each strategy declares how it is trained next to its reader (`training` on the strategy class).
+# Each strategy declares how it is trained next to its reader: by llmrouter-lib (`training` on the
+# strategy class) or by the gateway itself in numpy (`native_training`: the quality routers).
 SPECS = {short: cls.training for short, cls in trainable().items()}
-TRAINABLE = tuple(SPECS)
+NATIVE = {short: cls.native_training for short, cls in native_trainable().items()}
+TRAINABLE = tuple(SPECS) + tuple(NATIVE)
 
 
 def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
@@ -136,6 +138,11 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "encoder": encoder,
                     "strategies": {}}
     for strategy in tqdm(strategies, desc="training strategies", unit="strategy"):
+        if strategy in NATIVE:
+            report["strategies"][strategy] = _train_native(strategy, data, out, train_vectors, carried, version,
+                                                           hparams.get(strategy, {}), seed,
+                                                           heldout_vectors[:max_library_routed] if heldout else None)
+            continue
         spec = SPECS[strategy]
         mod = importlib.import_module(spec.library_module)
         _seed(seed)
@@ -162,6 +169,23 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
         }
     (out / "train_report.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _train_native(strategy: str, data: Path, out: Path, vectors: np.ndarray, encoder, version: str, hparams: dict,
+                  seed: int, heldout_vectors: np.ndarray | None) -> dict:
+    """A strategy the gateway trains itself (numpy): its trainer's own held-out choices are the
+    parity reference (`trainer_choices`), as the library's are for the others."""
+    from gateway.mlops.dataset import read_training_dir
+    from gateway.routing import artifact as fmt
+
+    module, _, function = NATIVE[strategy].partition(":")
+    started = time.perf_counter()
+    trained = getattr(importlib.import_module(module), function)(read_training_dir(data), vectors, encoder=encoder,
+                                                                 version=version, hparams=hparams, seed=seed)
+    train_seconds = round(time.perf_counter() - started, 2)
+    artifact = fmt.write_tar(trained.files, out / f"{strategy}.tar")
+    return {"artifact": str(artifact), "train_seconds": train_seconds, "cross_validation": trained.report,
+            "trainer_choices": [] if heldout_vectors is None else trained.choose(heldout_vectors)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,8 @@ STRATEGIES: dict[str, str] = {
     "llmrouter-largest": "gateway.routing.strategies.baselines:LargestStrategy",
     "llmrouter-cost-aware": "gateway.routing.strategies.cost_aware:CostAwareStrategy",
     "llmrouter-quality": "gateway.routing.strategies.quality:QualityStrategy",
+    "llmrouter-quality-logistic": "gateway.routing.strategies.quality_mlp:LogisticQualityStrategy",
+    "llmrouter-quality-mlp": "gateway.routing.strategies.quality_mlp:MLPQualityStrategy",
     "llmrouter-automix": "gateway.routing.strategies.automix:AutomixStrategy",
     "llmrouter-causallm": "gateway.routing.strategies.causallm:CausalLMStrategy",
     "llmrouter-knn-multiround": "gateway.routing.strategies.multiround:KNNMultiRoundStrategy",
@@ -62,6 +64,12 @@ def trainable() -> dict[str, type]:
     """Short name ("knn") -> strategy class, for every strategy that declares how it is trained."""
     classes = (resolve(name) for name in STRATEGIES)
     return {cls.name.removeprefix(PREFIX): cls for cls in classes if cls.training is not None}
+
+
+def native_trainable() -> dict[str, type]:
+    """Short name ("quality") -> strategy class, for the strategies the gateway trains itself (numpy)."""
+    classes = (resolve(name) for name in STRATEGIES)
+    return {cls.name.removeprefix(PREFIX): cls for cls in classes if getattr(cls, "native_training", "")}
 
 
 def resolve(name: str, source: str = "<config>", key: str = "router_settings.routing_strategy") -> type:

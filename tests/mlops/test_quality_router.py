@@ -1,4 +1,5 @@
-"""llmrouter-quality: trained and calibrated on training data only, its dial read at load time."""
+"""The quality routers (llmrouter-quality, -quality-logistic, -quality-mlp): trained and calibrated on
+training data only, their dial read at load time, the artifact choosing what the trainer chose."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import pytest
 
 from gateway.config.models import RoutingStrategyArgs
 from gateway.errors import ConfigError
-from gateway.mlops.dataset import RoutingDataset
-from gateway.mlops.quality_router import train_quality_router
+from gateway.mlops.dataset import RoutingDataset, ScoreWeights, read_training_dir, write_training_dir
+from gateway.mlops.quality_fit import fit_logistic
+from gateway.mlops.quality_router import STRATEGIES, train_quality_router
 from gateway.routing import artifact as fmt
 from gateway.routing.embedding import MiniLMEmbedder
 from gateway.routing.registry import StrategySettings
 from gateway.routing.runtime import build_strategy
 from gateway.routing.static_embedding import StaticEmbedder
-from gateway.routing.strategies.quality import QualityStrategy, dial_point
+from gateway.routing.strategies.quality import QualityStrategy
+from gateway.routing.strategies.quality_dial import dial_point
 
 MODELS = ["cheap", "pricey"]
 
@@ -38,29 +41,46 @@ def _dataset(rng, n: int = 400) -> tuple[RoutingDataset, np.ndarray]:
     return RoutingDataset([f"q{i}" for i in range(n)], list(MODELS), quality, cost, np.full((n, 2), np.nan)), vectors
 
 
+# two grid points per predictor, small enough for make test
+GRIDS = {"knn": ((10, 0.0), (50, 5.0)), "logistic": ({"l2": 1.0}, {"l2": 10.0}),
+         "mlp": ({"hidden": 16, "epochs": 20}, {"hidden": 16, "epochs": 60})}
+
+
+@pytest.fixture(scope="module", params=sorted(GRIDS))
+def training(request, encoder):
+    dataset, vectors = _dataset(np.random.default_rng(0))
+    return train_quality_router(dataset, vectors, encoder=encoder, grid=GRIDS[request.param], kind=request.param)
+
+
 @pytest.fixture(scope="module")
-def trained(encoder, tmp_path_factory):
-    rng = np.random.default_rng(0)
-    dataset, vectors = _dataset(rng)
-    files, report = train_quality_router(dataset, vectors, encoder=encoder, grid=((10, 0.0), (50, 5.0)))
-    path = fmt.write_tar(files, tmp_path_factory.mktemp("quality") / "quality.tar")
-    return fmt.load_artifact(path), report, _dataset(np.random.default_rng(1))
+def trained(training, tmp_path_factory):
+    path = fmt.write_tar(training.files, tmp_path_factory.mktemp("quality") / "quality.tar")
+    return fmt.load_artifact(path), training.report, _dataset(np.random.default_rng(1))
+
+
+def _strategy(artifact, args=None):
+    return next(cls for cls in STRATEGIES.values() if cls.name == artifact.strategy).load(
+        artifact, StrategySettings(args=args or {}))
 
 
 def test_the_best_single_model_and_the_curve_come_from_the_training_data(trained):
     artifact, report, _ = trained
     assert report["best_single"] == "pricey"  # right everywhere on the training rows
-    assert report["n_neighbors"] in (10, 50) and len(report["grid"]) == 2
+    assert len(report["grid"]) == 2
+    assert report["choice"] in [{key: point[key] for key in report["choice"]} for point in report["grid"]]
     assert report["curve"]["quality_ratio"][0] == pytest.approx(1.0, abs=0.02)  # lambda 0: as good as pricey
-    assert report["curve"]["cost_ratio"][0] < 0.7  # ... while topic A goes to the cheap model
+    point = report["default_point"]  # the best quality, at the cheapest lambda reaching it
+    assert point["quality_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert point["cost_ratio"] < 0.7  # ... topic A goes to the cheap model
     assert report["curve"]["cost_ratio"][-1] == pytest.approx(0.1)  # lambda 1: everything to the cheap one
     assert artifact.params["best_single"] == "pricey"
 
 
-def test_the_default_dial_keeps_the_best_single_models_quality_at_a_fraction_of_its_cost(trained):
+@pytest.mark.parametrize("args", [{}, {"quality_target": 1.0}])
+def test_the_default_dial_keeps_the_best_single_models_quality_at_a_fraction_of_its_cost(trained, args):
     artifact, _, (held_out, vectors) = trained
-    strategy = QualityStrategy.load(artifact)
-    assert strategy.dial == "quality_target=1"
+    strategy = _strategy(artifact, args)
+    assert strategy.dial == ("quality_target=1" if args else "best_quality")
     chosen = np.array([MODELS.index(strategy.select_vector(v, MODELS).model) for v in vectors])
     rows = np.arange(len(chosen))
     assert held_out.quality[rows, chosen].mean() >= 0.97  # unseen rows: pricey alone scores 1.0
@@ -69,8 +89,8 @@ def test_the_default_dial_keeps_the_best_single_models_quality_at_a_fraction_of_
 
 def test_a_cost_cap_trades_quality_for_cost_along_the_stored_curve(trained):
     artifact, _, (held_out, vectors) = trained
-    loose = QualityStrategy.load(artifact, StrategySettings(args={"max_cost_ratio": 1.0}))
-    tight = QualityStrategy.load(artifact, StrategySettings(args={"max_cost_ratio": 0.15}))
+    loose = _strategy(artifact, {"max_cost_ratio": 1.0})
+    tight = _strategy(artifact, {"max_cost_ratio": 0.15})
     assert tight.cost_weight > loose.cost_weight
     assert tight.expected["cost_ratio"] <= 0.15
     shares = [np.mean([s.select_vector(v, MODELS).model == "cheap" for v in vectors]) for s in (loose, tight)]
@@ -83,10 +103,14 @@ def test_dial_points_follow_their_settings():
     assert dial_point(lam, q, c, "quality_target", 1.1) == 0  # unreachable: the best quality
     assert dial_point(lam, q, c, "max_cost_ratio", 0.5) == 2  # best quality within 0.5
     assert dial_point(lam, q, c, "max_cost_ratio", 0.1) == 3  # nothing that cheap: the cheapest
+    assert dial_point(lam, q, c, "best_quality") == 0  # the default: the best quality
+    assert dial_point(lam, np.array([1.0, 1.0, 0.9, 0.9]), c, "best_quality") == 1  # ... the cheapest of equals
 
 
-def test_two_dial_settings_at_once_are_refused_naming_the_second(trained):
-    artifact = trained[0]
+def test_two_dial_settings_at_once_are_refused_naming_the_second(encoder, tmp_path):
+    dataset, vectors = _dataset(np.random.default_rng(0))
+    files = train_quality_router(dataset, vectors, encoder=encoder, grid=((10, 0.0),)).files
+    artifact = fmt.load_artifact(fmt.write_tar(files, tmp_path / "quality.tar"))
     with pytest.raises(ConfigError, match=r"routing_strategy_args\.max_cost_ratio: set one of"):
         QualityStrategy.load(artifact, StrategySettings(args={"quality_target": 1.0, "max_cost_ratio": 0.5}))
     with pytest.raises(ConfigError, match=r"routing_strategy_args\.cost_weight: value -1.0 must be >= 0"):
@@ -97,8 +121,40 @@ def test_two_dial_settings_at_once_are_refused_naming_the_second(trained):
 
 def test_a_config_reload_with_another_dial_changes_lambda_without_retraining(trained):
     artifact = trained[0]
-    before = build_strategy("llmrouter-quality", RoutingStrategyArgs(model_path=artifact.source), "cfg.yaml")
-    after = build_strategy("llmrouter-quality", RoutingStrategyArgs(model_path=artifact.source, cost_weight=0.5),
+    before = build_strategy(artifact.strategy, RoutingStrategyArgs(model_path=artifact.source), "cfg.yaml")
+    after = build_strategy(artifact.strategy, RoutingStrategyArgs(model_path=artifact.source, cost_weight=0.5),
                            "cfg.yaml")
     assert before.artifact.sha256 == after.artifact.sha256
     assert after.strategy.cost_weight == 0.5 and before.strategy.cost_weight != 0.5
+
+
+def test_the_artifact_chooses_what_its_trainer_chose(training, trained):
+    """Parity for the strategies the gateway trains itself: the exported artifact, read by the
+    serving class, against the trainer's own model (the reference `train_all` records)."""
+    artifact, _, (_, vectors) = trained
+    strategy = _strategy(artifact)
+    assert [strategy.select_vector(v, MODELS).model for v in vectors] == training.choose(vectors)
+
+
+def test_the_training_dir_reads_back_as_the_dataset_it_was_written_from(tmp_path):
+    dataset, _ = _dataset(np.random.default_rng(0), n=30)
+    dataset.quality[3, 1] = np.nan  # not observed: no row written, NaN read back
+    dataset.tasks = ["a" if i % 3 else "b" for i in range(30)]
+    back = read_training_dir(write_training_dir(dataset, ScoreWeights(), tmp_path))
+    assert back.queries == dataset.queries and back.models == dataset.models and back.tasks == dataset.tasks
+    np.testing.assert_array_equal(back.quality, dataset.quality)
+    np.testing.assert_array_equal(back.cost[np.isfinite(dataset.quality)], dataset.cost[np.isfinite(dataset.quality)])
+
+
+def test_logistic_fit_matches_the_closed_form_optimum():
+    """Newton's method reaches the regularised optimum: the gradient vanishes there, and the fit
+    separates what is separable."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, :1] + 0.1 * rng.normal(size=(300, 1)) > 0).astype(float)
+    weight = np.ones_like(y)
+    w, b = fit_logistic(x, y, weight, l2=1.0)
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    gradient = x.T @ (p - y) + 1.0 * w
+    assert np.abs(gradient).max() < 1e-6 and abs((p - y).sum()) < 1e-6
+    assert np.mean((p[:, 0] > 0.5) == (y[:, 0] > 0.5)) > 0.9

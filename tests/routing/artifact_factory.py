@@ -202,8 +202,13 @@ def cost_aware(embedder: MiniLMEmbedder) -> dict[str, bytes]:
     return build_demo_files(QUERIES, embedder)
 
 
-def quality(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, bytes]:
-    """llmrouter-quality trained by its own trainer on the demo queries (prices from LLM_DATA)."""
+# one fixed grid point per quality predictor: the demo has a few dozen queries
+QUALITY_GRIDS = {"knn": ((5, 0.0),), "logistic": ({"l2": 0.01},), "mlp": ({"hidden": 32, "epochs": 200},)}
+
+
+def quality(embedder: MiniLMEmbedder | StaticEmbedder, kind: str = "knn") -> dict[str, bytes]:
+    """A quality router (llmrouter-quality[-logistic|-mlp]) trained by its own trainer on the demo
+    queries (prices from LLM_DATA)."""
     from gateway.mlops.dataset import RoutingDataset
     from gateway.mlops.quality_router import train_quality_router
 
@@ -214,8 +219,7 @@ def quality(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, bytes]:
                              np.tile(price, (len(rows), 1)), np.full(performance.shape, np.nan))
     vectors = embedder.embed_batch(dataset.queries)
     carried = embedder if isinstance(embedder, StaticEmbedder) else None
-    files, _ = train_quality_router(dataset, vectors, encoder=carried, grid=((5, 0.0),))
-    return files
+    return train_quality_router(dataset, vectors, encoder=carried, grid=QUALITY_GRIDS[kind], kind=kind).files
 
 
 def carry_encoder(built: dict[str, bytes], encoder: StaticEmbedder) -> dict[str, bytes]:
@@ -247,6 +251,8 @@ def all_artifacts(embedder: MiniLMEmbedder | StaticEmbedder) -> dict[str, dict[s
         "llmrouter-gmt": gmt(),
         "llmrouter-cost-aware": cost_aware(embedder),
         "llmrouter-quality": quality(embedder),
+        "llmrouter-quality-logistic": quality(embedder, "logistic"),
+        "llmrouter-quality-mlp": quality(embedder, "mlp"),
     }
     if isinstance(embedder, StaticEmbedder):
         built = {name: carry_encoder(files, embedder) for name, files in built.items()}

@@ -38,6 +38,8 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None, str | None, s
     "llmrouter-gmt": (GENERAL, {}, None, "u1", "demo-coder"),
     "llmrouter-cost-aware": (CODE, {"cost_weight": 0.0}, None, None, "demo-coder"),
     "llmrouter-quality": (CODE, {"max_cost_ratio": 1.0}, None, None, "demo-coder"),
+    "llmrouter-quality-logistic": (CODE, {}, None, None, "demo-coder"),
+    "llmrouter-quality-mlp": (CODE, {}, None, None, "demo-coder"),
     "llmrouter-smallest": (CODE, {}, None, None, "demo-small"),
     "llmrouter-largest": (GENERAL, {}, None, None, "demo-large"),
     "llmrouter-causallm": (GENERAL, {"router_model": "router"}, {"answer": "demo-coder"}, None, "demo-coder"),
