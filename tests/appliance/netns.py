@@ -43,8 +43,9 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def two_hosts(a_addr: str, b_addr: str):
-    """Yields (ns_a, ns_b): two namespaces on one veth link, each with its manifest address /15."""
+def two_hosts(a_addr: str, b_addr: str, *more_b: str):
+    """Yields (ns_a, ns_b): two namespaces on one veth link, each with its manifest address /15; `more_b`:
+    further addresses of ns_b (it then stands for several hosts)."""
     tag = f"{os.getpid() % 100000}"
     a, b = f"apl-a-{tag}", f"apl-b-{tag}"
     va, vb = f"apla{tag}", f"aplb{tag}"
@@ -55,7 +56,7 @@ def two_hosts(a_addr: str, b_addr: str):
         sh("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
         sh("ip", "link", "set", va, "netns", a)
         sh("ip", "link", "set", vb, "netns", b)
-        for ns, dev, addr in ((a, va, a_addr), (b, vb, b_addr)):
+        for ns, dev, addr in ((a, va, a_addr), (b, vb, b_addr), *((b, vb, x) for x in more_b)):
             sh("ip", "-n", ns, "addr", "add", f"{addr}/15", "dev", dev)
             sh("ip", "-n", ns, "link", "set", dev, "up")
             sh("ip", "-n", ns, "link", "set", "lo", "up")
