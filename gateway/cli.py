@@ -192,6 +192,10 @@ def build_parser() -> Parser:
 
     register_mlops(sub)
 
+    from gateway.supply.cli import register as register_bundle
+
+    register_bundle(sub)
+
     from gateway.appliance.cli import register as register_appliance
     from gateway.appliance.cli import run as run_appliance
 

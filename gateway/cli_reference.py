@@ -46,9 +46,10 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         "# `gateway` command reference",
         "",
         "One command line for the gateway: `gateway serve`, `gateway check`, `gateway artifact ...`,",
-        "`gateway mlops ...`, `gateway appliance ...`. The exit codes are the same for every command",
-        "(below, under `gateway`). `python -m gateway.mlops ...` and `python -m gateway.mlops.otlp_sink`",
-        "are the old names of `gateway mlops ...` and `gateway mlops otlp-sink`.",
+        "`gateway mlops ...`, `gateway bundle ...`, `gateway appliance ...`. The exit codes are the same",
+        "for every command (below, under `gateway`). `python -m gateway.mlops ...` and",
+        "`python -m gateway.mlops.otlp_sink` are the old names of `gateway mlops ...` and",
+        "`gateway mlops otlp-sink`.",
         "",
     ]
     with _columns(WIDTH):

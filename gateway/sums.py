@@ -122,15 +122,42 @@ def verify_sums(directory: Path, present: Mapping[str, str] | None = None) -> li
     sums = directory / SUMS
     if not sums.is_file():
         return [Problem("no-sums", SUMS)]
-    listed, problems = parse_sums(sums.read_text(encoding="utf-8", errors="surrogateescape"))
-    names = set(present) - {SUMS} if present is not None else set(list_files(directory))
+    text = sums.read_text(encoding="utf-8", errors="surrogateescape")
+    if present is None:
+        present = _LazyHashes(directory, list_files(directory))
+    return verify_listing(text, present)
+
+
+def verify_listing(text: str, present: Mapping[str, str]) -> list[Problem]:
+    """What keeps the files `present` (relative path -> sha256) from matching the SHA256SUMS `text`.
+
+    For files that are not in a directory, e.g. the members of an archive hashed as it streams by.
+    """
+    listed, problems = parse_sums(text)
+    names = set(present) - {SUMS}
     problems += [Problem("missing", n) for n in sorted(listed.keys() - names, key=os.fsencode)]
     problems += [Problem("extra", n) for n in sorted(names - listed.keys(), key=os.fsencode)]
     for n in sorted(listed.keys() & names, key=os.fsencode):
-        got = present[n] if present is not None else sha256_file(directory / n)
+        got = present[n]
         if got != listed[n]:
             problems.append(Problem("altered", n, want=listed[n], got=got))
     return problems
+
+
+class _LazyHashes(Mapping[str, str]):
+    """The files of a directory, hashed only when asked (an unlisted file is never read)."""
+
+    def __init__(self, directory: Path, names: list[str]):
+        self.directory, self.names = directory, names
+
+    def __getitem__(self, name: str) -> str:
+        return sha256_file(self.directory / name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 @contextmanager
