@@ -1,8 +1,9 @@
-"""`gateway mlops ...`: the training loop, training alone, and an OTLP file sink for sites without a collector.
+"""`gateway mlops ...`: the training loop, training alone, the benchmarks, and an OTLP file sink for sites
+without a collector.
 
 `python -m gateway.mlops`, `python -m gateway.mlops.otlp_sink` are the same commands under their old
-names. Training runs in the separate training environment (GATEWAY_TRAINING_PYTHON): the gateway's
-venv never gets torch.
+names. Training and the benchmarks run in the separate training environment (GATEWAY_TRAINING_PYTHON): the
+gateway's venv never gets torch.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from gateway.errors import GatewayError
 from gateway.mlops.errors import MLOpsError
 
 logger = logging.getLogger("gateway.mlops")
+CHECKOUT = Path(__file__).resolve().parents[2]
+BENCH_SUITES = ("llmrouter", "routellm")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Adds `mlops` to the gateway CLI; each command sets `func`."""
     parser = subparsers.add_parser("mlops", help="traces -> training -> evaluation -> publishing",
-                                   description="The training loop, training alone, and an OTLP file sink for "
-                                               "sites without a collector. `python -m gateway.mlops` is the same "
-                                               "command under its old name.")
+                                   description="The training loop, training alone, the benchmarks, and an OTLP file "
+                                               "sink for sites without a collector. `python -m gateway.mlops` is "
+                                               "the same command under its old name.")
     # The loop's refusals (too few labels, the evaluation gate, training failed) exit 1, not 2;
     # no offline defaults: the training environment keeps its own threads and settings.
     parser.set_defaults(refused=(MLOpsError,), offline_defaults=False)
@@ -58,6 +61,17 @@ def register(subparsers) -> argparse.ArgumentParser:
                                        "/var/cache/gateway-build/training-venv/bin/python, made by `make "
                                        "training-env`). `gateway mlops train --help` prints the trainer's help.")
     train.set_defaults(func=_train, passthrough=True)
+
+    # The benchmarks live in the checkout's bench/ (not in the package): run there, options passed through.
+    bench = sub.add_parser("bench", add_help=False, help="benchmark the trainable routers on public data",
+                           usage="%(prog)s [--suite llmrouter|routellm] [the benchmark's options]",
+                           description="Run `python -m bench.mlops_llmrouter` (or bench.mlops_routellm with "
+                                       "--suite routellm) of this checkout in the training environment, as "
+                                       "`make bench-mlops` does; reports go to $GATEWAY_MLOPS_BENCH_OUT. "
+                                       "`gateway mlops bench --help` prints the benchmark's help.")
+    bench.add_argument("--suite", choices=BENCH_SUITES, default="llmrouter",
+                       help="bench.mlops_llmrouter (default) or bench.mlops_routellm")
+    bench.set_defaults(func=_bench, passthrough=True)
 
     sink = sub.add_parser("otlp-sink", help="receive OTLP/HTTP traces on loopback and append them to a file",
                           description="A minimal OTLP/HTTP traces receiver on 127.0.0.1 that writes what the "
@@ -104,17 +118,29 @@ def _loop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _in_training_env(module: str, extra: list[str]) -> int:
+    """`python -m module` in the training environment, from the checkout this package runs from."""
     from gateway.mlops.pipeline import TRAINING_PYTHON
 
     if not TRAINING_PYTHON.exists():
         raise MLOpsError(f"training environment missing: {TRAINING_PYTHON} not found; run `make training-env` "
                          "(or set GATEWAY_TRAINING_PYTHON)")
-    command = [str(TRAINING_PYTHON), "-m", "gateway.mlops.train", *args.extra]
-    logger.info("training in %s (output follows as each strategy finishes)", TRAINING_PYTHON)
+    logger.info("running %s in %s (output follows as it goes)", module, TRAINING_PYTHON)
     # the training venv holds no copy of the gateway: it runs the package next to this one
-    done = subprocess.run(command, cwd=Path(__file__).resolve().parents[2], check=False)
+    done = subprocess.run([str(TRAINING_PYTHON), "-m", module, *extra], cwd=CHECKOUT, check=False)
     return done.returncode
+
+
+def _train(args: argparse.Namespace) -> int:
+    return _in_training_env("gateway.mlops.train", args.extra)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    module = f"bench.mlops_{args.suite}"
+    if not (CHECKOUT / "bench" / f"mlops_{args.suite}.py").is_file():
+        raise MLOpsError(f"gateway mlops bench needs a checkout of the repository (no bench/mlops_{args.suite}.py "
+                         f"under {CHECKOUT}); the benchmarks are not part of the installed package")
+    return _in_training_env(module, args.extra)
 
 
 def _otlp_sink(args: argparse.Namespace) -> int:
