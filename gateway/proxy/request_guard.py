@@ -10,6 +10,8 @@
   LiteLLM's auth fail with a 500 (`request_data.get(...)`); it gets a 400 here. Only the first
   significant byte is looked at: anything but `{` is not an object, and a body starting with `{`
   that is not valid JSON already gets LiteLLM's 400.
+- **Field types**: on chat, completions and responses routes, the fields LiteLLM would fail on with
+  a 500 (`{"messages": 5}`) get OpenAI's 400 `invalid_type` naming the parameter (`body_shape`).
 
 Errors use OpenAI's body (`gateway.proxy.openai_errors`). The middleware is pure ASGI; only
 `install` asks LiteLLM for its route list.
@@ -17,9 +19,11 @@ Errors use OpenAI's body (`gateway.proxy.openai_errors`). The middleware is pure
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
+from gateway.proxy import body_shape
 from gateway.proxy.openai_errors import error_response, openai_routes, route_of
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -98,7 +102,20 @@ class RequestGuard:
         if check_shape and not is_json_object(body):
             await error_response(400, NOT_AN_OBJECT, "invalid_json_body", param="request_body")(scope, receive, send)
             return
+        if check_shape and (wrong := _wrong_type(route_of(scope), body)) is not None:
+            param, message = wrong
+            await error_response(400, message, "invalid_type", param=param)(scope, receive, send)
+            return
         await self.app(scope, _replay(body, receive), send)
+
+
+def _wrong_type(route: str, body: bytes) -> tuple[str, str] | None:
+    """A field of the wrong type LiteLLM would answer with a 500; invalid JSON is left to its 400."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        return None
+    return body_shape.problem(route, data)
 
 
 async def _read_body(receive, limit: int) -> bytes:

@@ -103,6 +103,19 @@ def test_malformed_chat_body_is_400(gateway, body):
     assert_openai_error(post(gateway, "/v1/chat/completions", body), 400)
 
 
+@pytest.mark.parametrize("path, body, param", [
+    ("/v1/chat/completions", {"model": "plain", "messages": 5}, "messages"),
+    ("/v1/chat/completions", {"model": "plain", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ("/v1/completions", {"model": "plain", "prompt": 5}, "prompt"),
+    ("/v1/responses", {"model": "plain", "input": 5}, "input"),
+])
+def test_a_field_of_the_wrong_type_is_400_not_500(gateway, path, body, param):
+    """LiteLLM 1.108.7 answers these with a 500 (TypeError inside); OpenAI with 400 invalid_type."""
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway, MASTER_KEY).post(path.removeprefix("/v1"), cast_to=object, body=body)  # base_url has /v1
+    assert err.value.status_code == 400 and err.value.code == "invalid_type" and err.value.param == param
+
+
 def test_json_list_with_a_wrong_key_is_still_4xx(gateway):
     assert post(gateway, "/v1/chat/completions", b"[1, 2]", key="sk-wrong").status_code in (400, 401)
 

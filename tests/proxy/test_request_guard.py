@@ -88,3 +88,16 @@ async def test_limit_is_read_per_request():
 def test_first_significant_byte_decides():
     assert is_json_object(b' \r\n\t{"a": 1}') and is_json_object(b"") and is_json_object(b"   ")
     assert not is_json_object(b"[{}]") and not is_json_object(b"\xef\xbb\xbf{}")
+
+
+async def test_a_field_of_the_wrong_type_is_400_naming_it():
+    async with guarded() as client:
+        response = await client.post("/v1/chat/completions", content=b'{"model": "auto", "messages": 5}')
+        assert response.status_code == 400
+        assert response.json()["error"] == {
+            "message": "Invalid type for 'messages': expected an array of message objects, but got an integer instead.",
+            "type": "invalid_request_error", "param": "messages", "code": "invalid_type"}
+        # invalid JSON and well-typed bodies reach the app as they came
+        assert (await client.post("/v1/chat/completions", content=b'{"messages": ')).status_code == 200
+        ok = await client.post("/v1/chat/completions", content=chunks(b'{"messages": []}', 4))
+        assert ok.json() == {"size": 16, "head": '{"messages": []}'}

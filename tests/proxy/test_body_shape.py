@@ -1,0 +1,50 @@
+"""The field types LiteLLM turns into a 500 are named in OpenAI's 400 words; the rest is left to LiteLLM."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.proxy.body_shape import problem
+
+TEXT = {"role": "user", "content": "hello"}
+
+
+@pytest.mark.parametrize(
+    "path, body, param, message",
+    [
+        ("/v1/chat/completions", {"model": "auto", "messages": 5}, "messages",
+         "Invalid type for 'messages': expected an array of message objects, but got an integer instead."),
+        ("/chat/completions", {"messages": 1.5}, "messages", None),
+        ("/openai/deployments/auto/chat/completions", {"messages": True}, "messages", None),
+        ("/v1/chat/completions", {"messages": [TEXT, {"role": "user", "content": 5}]}, "messages[1].content",
+         "Invalid type for 'messages[1].content': expected a string or an array of content parts, but got an "
+         "integer instead."),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+         "messages[0].content[0].text", None),
+        ("/v1/completions", {"prompt": 5}, "prompt", None),
+        ("/engines/auto/completions", {"prompt": {"a": 1}}, "prompt", None),
+        ("/v1/responses", {"input": 5}, "input", None),
+    ],
+)
+def test_types_litellm_answers_with_500_are_named(path, body, param, message):
+    found = problem(path, body)
+    assert found is not None and found[0] == param
+    assert message is None or found[1] == message
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/chat/completions", {"model": "auto", "messages": [TEXT]}),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}),
+        ("/v1/chat/completions", {"messages": [{"role": "assistant", "content": None}]}),
+        ("/v1/chat/completions", {"messages": "hi"}),  # LiteLLM's own 400
+        ("/v1/chat/completions", {"model": "auto"}),  # LiteLLM's own 400: missing parameter
+        ("/v1/completions", {"prompt": ["a", "b"]}),
+        ("/v1/responses", {"input": "hello"}),
+        ("/v1/embeddings", {"input": 5}),  # not a route with a check
+        ("/v1/chat/completions", [1, 2]),  # not an object: the guard's own 400 comes first
+    ],
+)
+def test_valid_or_otherwise_handled_bodies_pass(path, body):
+    assert problem(path, body) is None
