@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.telemetry import redact
 from gateway.telemetry.logs import install_trace_filter, otlp_log_handler
 from gateway.telemetry.settings import OtlpSettings
 
@@ -139,7 +141,8 @@ def configure(settings: OtlpSettings | None, litellm_settings: Mapping[str, Any]
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     install_trace_filter()
-    apply_verbose(litellm_settings, {"LITELLM_LOG": litellm_log} if litellm_log else {})
+    if apply_verbose(litellm_settings, {"LITELLM_LOG": litellm_log} if litellm_log else {}):
+        sys.stdout = redact.RedactingStream(sys.stdout)  # set_verbose print()s request bodies
     handle = TelemetryHandle(settings)
     if settings is not None:
         resource = Resource.create({"service.name": settings.service_name})
@@ -162,5 +165,7 @@ def configure(settings: OtlpSettings | None, litellm_settings: Mapping[str, Any]
         logger.info("telemetry: OTLP %s to %s (mTLS: %s), traces by %s", settings.protocol, settings.endpoint,
                     "on" if settings.cert_file else "off",
                     "LiteLLM (LITELLM_OTEL_V2)" if settings.litellm_owns_tracing else "the gateway")
+    # Last, so the OTLP handler is covered too: no prompt text or key in any log line, DEBUG included.
+    redact.install(LITELLM_LOGGERS)
     _state["handle"] = handle
     return handle
