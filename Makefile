@@ -89,6 +89,7 @@ clean: ## remove build output (keeps .venv)
 	rm -rf examples/demo/build dist build wheelhouse/dist
 
 include wheelhouse/supply-chain.mk
+include images/images.mk
 include examples/mlops/mlops.mk
 include bundle/apt/apt.mk
 include vendor/vendor.mk

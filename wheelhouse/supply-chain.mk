@@ -1,11 +1,7 @@
-# Supply chain: hash-pinned locks, the offline wheelhouse, daemonless multi-arch images.
+# Supply chain: hash-pinned locks and the offline wheelhouse (the images are images/images.mk).
 # Included by the main Makefile, which defines the shared variables (BUILD_CACHE, TOOLS, CLEAN_PIP,
 # ARCHES, VERSION, TORCH_CPU_WHEELS, locked_install); docs/supply-chain.md explains every target and decision.
-IMAGE_ARCHIVE ?= dist/gateway-$(VERSION)-oci.tar
-SUPPLY_CHAIN_TESTS := $(PY) -m pytest -q -p no:cacheprovider
-
-.PHONY: lock lock-check wheelhouse wheelhouse-training verify-offline images image-training \
-	test-images test-images-amd64 test-supply-chain supply-chain-deps
+.PHONY: lock lock-check wheelhouse wheelhouse-training verify-offline test-supply-chain supply-chain-deps
 
 $(TOOLS)/.installed: wheelhouse/locks/tools-linux-$(HOST_ARCH).txt
 	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(TOOLS)
@@ -30,18 +26,5 @@ wheelhouse-training: $(TOOLS)/.installed ## the training set (torch CPU build fr
 verify-offline: wheelhouse ## install the runtime lock offline in a loopback-only namespace, serve the demo (root)
 	$(PYTHON) wheelhouse/tools/verify_offline.py --wheelhouse wheelhouse/dist/linux-$(HOST_ARCH)
 
-images: supply-chain-deps wheelhouse ## build the runtime image for $(ARCHES) with buildah into $(IMAGE_ARCHIVE)
-	ARCHES="$(ARCHES)" OUT=$(IMAGE_ARCHIVE) bundle/build-images.sh runtime
-
-image-training: supply-chain-deps ## build the training image (amd64 by default) into dist/
-	@test -f wheelhouse/dist/training-linux-amd64/SHA256SUMS || $(MAKE) --no-print-directory wheelhouse-training ARCHES=amd64
-	ARCHES="$(or $(TRAINING_ARCHES),amd64)" bundle/build-images.sh training
-
 test-supply-chain: $(VENV)/.installed supply-chain-deps wheelhouse ## locks, wheelhouse, offline install and tamper tests
-	GATEWAY_SUPPLY_CHAIN=1 $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "not images"
-
-test-images: test-supply-chain images ## CI: supply-chain tests, both images, smoke runs (amd64, arm64 under qemu)
-	GATEWAY_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m images
-
-test-images-amd64: $(VENV)/.installed ## smoke-test an existing $(IMAGE_ARCHIVE), amd64 only (fast)
-	GATEWAY_IMAGE_ARCHIVE=$(IMAGE_ARCHIVE) $(SUPPLY_CHAIN_TESTS) tests/supply_chain -m "images and not arm64"
+	GATEWAY_SUPPLY_CHAIN=1 $(PY) -m pytest -q -p no:cacheprovider tests/supply_chain -m "not images"

@@ -71,7 +71,7 @@ def base_rootfs(arch: str = "amd64") -> Path:
         return tar
     tar.parent.mkdir(parents=True, exist_ok=True)
     if arch != host_arch():
-        subprocess.run([str(REPO / "bundle" / "binfmt.sh")], check=True)
+        subprocess.run([str(REPO / "images" / "binfmt.sh")], check=True)
     tmp = tar.with_name(f"{tar.name}.{os.getpid()}.tmp")
     cmd = ["mmdebstrap", "--quiet", "--variant=minbase", f"--architectures={arch}", f"--include={','.join(INCLUDE)}",
            "--format=tar", SUITE, str(tmp), *MIRRORS]
@@ -299,7 +299,7 @@ def booted_node(name: str, address: str = "198.18.0.10/24", peer_address: str = 
     The node's namespace is `<name>-n`, the client's `<name>-c`; the node gets `address`, the client
     `peer_address` and `client_addresses`, and the node routes `routes_via_peer` through the client.
     A name is one node at a time: what a crashed run left under the same name is stopped and removed.
-    Only amd64 on an amd64 host has been booted; another arch would need qemu-user binfmt (bundle/binfmt.sh).
+    Only amd64 on an amd64 host has been booted; another arch would need qemu-user binfmt (images/binfmt.sh).
     """
     if os.geteuid() != 0:
         raise NodeError("booted_node needs root (network namespaces, systemd-nspawn)")

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINERFILE = ROOT / "bundle" / "Containerfile"
+CONTAINERFILE = ROOT / "images" / "Containerfile"
 # crun fails on this host's hybrid cgroups; podman's default ulimits are refused here.
 RUN_FLAGS = ["--runtime", "/usr/sbin/runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
@@ -20,7 +20,7 @@ def healthcheck_cmd() -> list[str]:
     """The Containerfile's HEALTHCHECK command: the OCI archive has no field for it, so pass it."""
     text = CONTAINERFILE.read_text().replace("\\\n", " ")
     match = re.search(r"^HEALTHCHECK .*? CMD (\[.*\])\s*$", text, re.M)
-    assert match, "bundle/Containerfile has no HEALTHCHECK ... CMD [...]"
+    assert match, "images/Containerfile has no HEALTHCHECK ... CMD [...]"
     return json.loads(match.group(1))
 
 

@@ -89,7 +89,7 @@ def test_the_real_dev_lock_without_h2_is_refused(tmp_path: Path):
 
 
 INSTALLERS = ["Makefile", "wheelhouse/supply-chain.mk", "ansible/ansible.mk", "examples/mlops/mlops.mk",
-              "bundle/Containerfile", "examples/mlops/Containerfile.trainer", "bundle/install.sh",
+              "images/Containerfile", "examples/mlops/Containerfile.trainer", "bundle/install.sh",
               "wheelhouse/tools/verify_offline.py"]
 
 

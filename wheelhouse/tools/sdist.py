@@ -2,7 +2,7 @@
 
 The sdist is downloaded with the lock's hash, then built by pip: on the host when the architecture
 matches, otherwise inside a Debian 12 root filesystem of the target architecture under
-qemu-user-static (`bundle/base-rootfs.sh`, variant `builder` with gcc and python3-dev; variant `base`
+qemu-user-static (`images/base-rootfs.sh`, variant `builder` with gcc and python3-dev; variant `base`
 is enough for pure-Python sdists). Build dependencies come from PyPI through pip's build isolation:
 they are not hash-pinned (pip cannot pin them), which docs/supply-chain.md records.
 """
@@ -83,8 +83,8 @@ def _rootfs_dir(platform: str) -> Path:
     tar = cache / f"sdist-{variant}-{arch}.tar"
     env = {**os.environ, "ROOTFS_VARIANT": variant}
     if platform != _host_platform():
-        subprocess.run([str(ROOT / "bundle" / "binfmt.sh")], check=True)  # qemu for the foreign arch
-    subprocess.run([str(ROOT / "bundle" / "base-rootfs.sh"), arch, str(tar)], env=env, check=True)
+        subprocess.run([str(ROOT / "images" / "binfmt.sh")], check=True)  # qemu for the foreign arch
+    subprocess.run([str(ROOT / "images" / "base-rootfs.sh"), arch, str(tar)], env=env, check=True)
     key = subprocess.run(["sha256sum", str(tar)], capture_output=True, text=True).stdout[:12]
     directory = cache / "rootfs" / f"unpacked-{variant}-{arch}-{key}"
     if not (directory / "usr" / "bin" / "python3").exists():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Debian 12 base root filesystem for one architecture with mmdebstrap (no registry needed).
-#   bundle/base-rootfs.sh amd64|arm64 OUT.tar
+#   images/base-rootfs.sh amd64|arm64 OUT.tar
 #   ROOTFS_VARIANT=builder adds gcc and python3-dev (wheelhouse/tools/sdist.py builds sdists in it).
 # Cached under $BUILD_CACHE/rootfs, keyed by the mmdebstrap arguments, so a rerun is instant;
 # delete the cache to pick up Debian security updates. SOURCE_DATE_EPOCH makes mmdebstrap's output

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build the gateway image for each architecture with buildah (no daemon, no registry) and write one
-# OCI index archive:  bundle/build-images.sh [runtime|training]
+# OCI index archive:  images/build-images.sh [runtime|training]
 #   ARCHES="amd64 arm64"  which architectures (arm64 runs under qemu-user-static)
 #   OUT=dist/gateway-<version>-oci.tar
 #   REVISION, SOURCE_URL, SOURCE_DATE_EPOCH  override the labels and timestamps (default: from git)
-# The base image comes from bundle/base-rootfs.sh (mmdebstrap, cached) and is referenced by digest.
+# The base image comes from images/base-rootfs.sh (mmdebstrap, cached) and is referenced by digest.
 # Timestamps are fixed to SOURCE_DATE_EPOCH (default: the last commit's time) for reproducibility.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ arches=${ARCHES:-amd64 arm64}
 cache=${BUILD_CACHE:-/var/cache/gateway-build}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-revision=${REVISION:-$(git rev-parse HEAD)$(git diff --quiet HEAD -- gateway pyproject.toml wheelhouse bundle || echo -dirty)}
+revision=${REVISION:-$(git rev-parse HEAD)$(git diff --quiet HEAD -- gateway pyproject.toml wheelhouse images || echo -dirty)}
 source_url=${SOURCE_URL:-$(git config --get remote.origin.url || echo unknown)}
 created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 name=gateway; [ "$target" = training ] && name=gateway-training
@@ -23,12 +23,13 @@ export BUILDAH_ISOLATION=chroot  # crun/runc isolation fails on this host's hybr
 
 base_image() {  # import the cached rootfs once per content; print its reference by digest
   local arch=$1 tar="$cache/base-$1.tar"
-  bundle/base-rootfs.sh "$arch" "$tar"
-  local tag="localhost/gateway-base:bookworm-$arch-$(sha256sum "$tar" | cut -c1-12)"
+  images/base-rootfs.sh "$arch" "$tar"
+  # 'images-': bases committed before the move to images/ carry another --created-by; not reused
+  local tag="localhost/gateway-base:images-bookworm-$arch-$(sha256sum "$tar" | cut -c1-12)"
   if ! buildah inspect --type image "$tag" >/dev/null 2>&1; then
     local c; c=$(buildah from --arch "$arch" scratch)
     buildah add --quiet "$c" "$tar" / >/dev/null
-    buildah config --os linux --arch "$arch" --created-by "bundle/base-rootfs.sh (mmdebstrap bookworm)" "$c"
+    buildah config --os linux --arch "$arch" --created-by "images/base-rootfs.sh (mmdebstrap bookworm)" "$c"
     buildah commit --quiet --rm --timestamp "$SOURCE_DATE_EPOCH" "$c" "$tag" >/dev/null
   fi
   echo "localhost/gateway-base@$(buildah inspect --type image --format '{{.FromImageDigest}}' "$tag")"
@@ -43,7 +44,7 @@ for arch in $arches; do
   # Refuse a wheelhouse with a missing, extra or altered file before spending minutes on a build.
   python3 wheelhouse/tools/fetch.py verify --set "$target" "linux-$arch"
   log=$cache/logs/build-$name-$arch.log; mkdir -p "$cache/logs"
-  [ "$arch" = arm64 ] && bundle/binfmt.sh
+  [ "$arch" = arm64 ] && images/binfmt.sh
   base=$(base_image "$arch")
   echo "images: $name $arch from $base"
   ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
@@ -56,7 +57,7 @@ for arch in $arches; do
     --omit-history \
     --target "$target" --build-arg BASE_IMAGE="$base" --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" --build-arg SOURCE="$source_url" --build-arg CREATED="$created" \
-    -f bundle/Containerfile -t "localhost/$name:$version-$arch" "$ctx" >"$log" 2>&1 \
+    -f images/Containerfile -t "localhost/$name:$version-$arch" "$ctx" >"$log" 2>&1 \
     || { tail -n 40 "$log" >&2; echo "images: $name $arch failed; full log: $log" >&2; exit 1; }
   rm -rf "$ctx"; trap - EXIT
   echo "images: $name $arch built in $(( $(date +%s) - start )) s"
