@@ -39,12 +39,15 @@ class PolicyResult:
     macro_diff_stderr: float | None = None
 
 
-def _macro(dataset: RoutingDataset, values: np.ndarray) -> tuple[float, float]:
-    """Task-averaged mean of per-row `values` and its standard error (tasks independent)."""
-    tasks = np.array(dataset.tasks, dtype=object)
+def task_mean(values: np.ndarray, tasks: Sequence[str] | None) -> tuple[float, float]:
+    """Mean of per-row `values` and its standard error: task-averaged (each task counts the same,
+    tasks independent) when `tasks` names one per row, else over rows."""
+    if tasks is None:
+        return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    names = np.array(tasks, dtype=object)
     means, variances = [], []
-    for task in np.unique(tasks):
-        part = values[tasks == task]
+    for task in np.unique(names):
+        part = values[names == task]
         means.append(part.mean())
         variances.append(part.var(ddof=1) / len(part) if len(part) > 1 else 0.0)
     return float(np.mean(means)), float(np.sqrt(np.sum(variances)) / len(means))
@@ -91,8 +94,8 @@ def evaluate(dataset: RoutingDataset, policies: Mapping[str, Sequence[str]], siz
         counts = np.bincount(choices, minlength=len(models)) / n
         macro = {}
         if dataset.tasks is not None:
-            macro["macro_quality"] = _macro(dataset, quality)[0]
-            macro["macro_diff_vs_best_single"], macro["macro_diff_stderr"] = _macro(dataset, diff)
+            macro["macro_quality"] = task_mean(quality, dataset.tasks)[0]
+            macro["macro_diff_vs_best_single"], macro["macro_diff_stderr"] = task_mean(diff, dataset.tasks)
         results.append(PolicyResult(
             name=name, accuracy=float(np.mean(quality >= best_q)), mean_quality=float(quality.mean()),
             total_cost=float(cost.sum()), mean_cost=float(cost.mean()),

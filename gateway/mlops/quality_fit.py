@@ -19,29 +19,32 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float, iterations: int = 30,
-                 tolerance: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
-    """One L2-regularised logistic regression per model by Newton's method (exact, a few steps):
-    returns `weights` (d, models) and `bias` (models,); the bias is not regularised."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: tuple[float, ...], iterations: int = 30,
+                 tolerance: float = 1e-7) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """One L2-regularised logistic regression per model by Newton's method (exact, a few steps), for
+    every strength in `l2`: `weights` (d, models) and `bias` (models,) each; the bias is not
+    regularised. The strengths are fitted strongest first, each starting from the last solution (a
+    regularisation path), so cross-validating several costs little more than fitting one."""
     n, d = x.shape
     design = np.hstack([x, np.ones((n, 1))])
-    penalty = np.full(d + 1, float(l2))
-    penalty[-1] = 0.0
-    weights = np.zeros((d + 1, y.shape[1]))
-    for m in range(y.shape[1]):
-        w, target = weight[:, m], y[:, m]
-        theta = np.zeros(d + 1)
-        theta[-1] = _logit(np.float64(w @ target / max(w.sum(), 1e-12)))
-        for _ in range(iterations):
-            p = sigmoid(design @ theta)
-            gradient = design.T @ (w * (p - target)) + penalty * theta
-            hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
-            step = np.linalg.solve(hessian, gradient)
-            theta -= step
-            if np.abs(step).max() < tolerance:
-                break
-        weights[:, m] = theta
-    return weights[:-1], weights[-1]
+    theta = np.zeros((d + 1, y.shape[1]))
+    theta[-1] = _logit((weight * y).sum(axis=0) / np.maximum(weight.sum(axis=0), 1e-12))
+    fitted = {}
+    for strength in sorted(l2, reverse=True):
+        penalty = np.full(d + 1, float(strength))
+        penalty[-1] = 0.0
+        for m in range(y.shape[1]):
+            w, target = weight[:, m], y[:, m]
+            for _ in range(iterations):
+                p = sigmoid(design @ theta[:, m])
+                gradient = design.T @ (w * (p - target)) + penalty * theta[:, m]
+                hessian = (design * (w * p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-9)
+                step = np.linalg.solve(hessian, gradient)
+                theta[:, m] -= step
+                if np.abs(step).max() < tolerance:
+                    break
+        fitted[strength] = (theta[:-1].copy(), theta[-1].copy())
+    return fitted
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, weight: np.ndarray, hidden: int, checkpoints: tuple[int, ...],

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gateway.mlops.dataset import RoutingDataset
+from gateway.mlops.errors import DatasetError
 from gateway.mlops.quality_fit import fit_logistic, fit_mlp
 from gateway.mlops.tune import fold_assignment
 from gateway.routing import artifact as fmt
@@ -35,7 +36,7 @@ COST_BUDGETS = np.linspace(0.3, 1.0, 8)
 GRIDS: dict[str, tuple[dict, ...]] = {
     "knn": tuple({"n_neighbors": k, "alpha": a} for k in (10, 20, 50, 100) for a in (0.0, 5.0, 20.0)),
     "logistic": tuple({"l2": v} for v in (1.0, 3.0, 10.0, 30.0)),
-    "mlp": tuple({"hidden": 128, "epochs": e} for e in (10, 20, 40)),
+    "mlp": tuple({"hidden": 128, "epochs": e} for e in (5, 10, 20, 40)),
 }
 STRATEGIES = {"knn": QualityStrategy, "logistic": LogisticQualityStrategy, "mlp": MLPQualityStrategy}
 
@@ -94,15 +95,16 @@ def _predict(kind: str, arrays: Mapping[str, np.ndarray], params: Mapping, units
 
 def _fit(kind: str, x: np.ndarray, y: np.ndarray, weight: np.ndarray, hp: Mapping, seed: int
          ) -> list[tuple[dict, dict[str, np.ndarray]]]:
-    """(params, arrays) for `hp`; for the MLP one run gives every grid length (`hp["epochs"]`: a tuple)."""
+    """(params, arrays) for `hp`; one run gives every grid point of a path: the MLP's lengths
+    (`hp["epochs"]`: a tuple), the logistic regression's strengths (`hp["l2"]`: a tuple)."""
     if kind == "knn":
         quality = np.where(weight > 0, y, 0.0)
         arrays = {"embeddings": x.astype(np.float32).astype(np.float64), "quality": quality,
                   "quality_mean": quality.mean(axis=0)}
         return [(dict(hp), arrays)]
     if kind == "logistic":
-        w, b = fit_logistic(x, y, weight, hp["l2"])
-        return [(dict(hp), {"weights_0": w, "biases_0": b})]
+        path = fit_logistic(x, y, weight, hp["l2"] if isinstance(hp["l2"], tuple) else (hp["l2"],))
+        return [({"l2": l2}, {"weights_0": w, "biases_0": b}) for l2, (w, b) in path.items()]
     epochs = tuple(hp["epochs"]) if isinstance(hp["epochs"], tuple) else (hp["epochs"],)
     snapshots = fit_mlp(x, y, weight, hp["hidden"], epochs, seed=seed)
     return [({"hidden": hp["hidden"], "epochs": e},
@@ -111,9 +113,12 @@ def _fit(kind: str, x: np.ndarray, y: np.ndarray, weight: np.ndarray, hp: Mappin
 
 
 def _runs(kind: str, grid: Sequence[Mapping]) -> list[dict]:
-    """The fits cross-validation needs: one per grid point, or one per hidden size for the MLP."""
-    if kind != "mlp":
+    """The fits cross-validation needs: one per grid point, one path for the logistic regression,
+    one per hidden size for the MLP."""
+    if kind == "knn":
         return [dict(hp) for hp in grid]
+    if kind == "logistic":
+        return [{"l2": tuple(sorted(hp["l2"] for hp in grid))}]
     by_hidden: dict[int, list[int]] = {}
     for hp in grid:
         by_hidden.setdefault(hp["hidden"], []).append(hp["epochs"])
@@ -150,6 +155,10 @@ def train_quality_router(dataset: RoutingDataset, vectors: np.ndarray, encoder=N
             for hp in (grid if grid is not None else GRIDS[kind])]
     observed = np.isfinite(dataset.quality)
     quality = np.nan_to_num(dataset.quality, nan=0.0)
+    if kind != "knn" and (quality.min() < 0 or quality.max() > 1):
+        raise DatasetError(f"{STRATEGIES[kind].name} predicts a probability: quality must be in [0, 1] (0/1 "
+                           "correctness or a score scaled to it); the dataset has "
+                           f"{quality.min():g}..{quality.max():g}")
     cost = np.nan_to_num(dataset.cost, nan=0.0)
     best = dataset.models.index(dataset.best_single())
     row_weights = dataset.row_weights()

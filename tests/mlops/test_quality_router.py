@@ -9,6 +9,7 @@ import pytest
 from gateway.config.models import RoutingStrategyArgs
 from gateway.errors import ConfigError
 from gateway.mlops.dataset import RoutingDataset, ScoreWeights, read_training_dir, write_training_dir
+from gateway.mlops.errors import DatasetError
 from gateway.mlops.quality_fit import fit_logistic
 from gateway.mlops.quality_router import STRATEGIES, train_quality_router
 from gateway.routing import artifact as fmt
@@ -153,8 +154,18 @@ def test_logistic_fit_matches_the_closed_form_optimum():
     x = rng.normal(size=(300, 4))
     y = (x[:, :1] + 0.1 * rng.normal(size=(300, 1)) > 0).astype(float)
     weight = np.ones_like(y)
-    w, b = fit_logistic(x, y, weight, l2=1.0)
+    path = fit_logistic(x, y, weight, l2=(10.0, 1.0))
+    assert np.abs(path[10.0][0]).sum() < np.abs(path[1.0][0]).sum()  # stronger: smaller weights
+    w, b = path[1.0]  # fitted after 10.0, from its solution: the optimum all the same
     p = 1 / (1 + np.exp(-(x @ w + b)))
     gradient = x.T @ (p - y) + 1.0 * w
     assert np.abs(gradient).max() < 1e-6 and abs((p - y).sum()) < 1e-6
     assert np.mean((p[:, 0] > 0.5) == (y[:, 0] > 0.5)) > 0.9
+
+
+def test_a_probability_predictor_refuses_quality_outside_0_1(encoder):
+    dataset, vectors = _dataset(np.random.default_rng(0), n=40)
+    dataset.quality[0, 0] = 7.0  # a judge's 1-10 score, not scaled
+    with pytest.raises(DatasetError, match=r"llmrouter-quality-logistic predicts a probability: quality must be in "
+                                           r"\[0, 1\].*0\.\.7"):
+        train_quality_router(dataset, vectors, encoder=encoder, grid=({"l2": 1.0},), kind="logistic")

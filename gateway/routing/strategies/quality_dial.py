@@ -97,6 +97,7 @@ class QualityDialStrategy(c.StrategyBase):
         curve_cost = c.array(artifact, "curve_cost", 1, lambdas.shape, dtype=np.float64)
         if lambdas.size == 0 or np.any(lambdas < 0):
             raise ArtifactError(f"{where}: array 'curve_lambda' must be non-empty and >= 0")
+        self.curve = (lambdas, curve_quality, curve_cost)  # cross-validated on the training data
         setting, value = dial
         if setting == "cost_weight":
             self.cost_weight, self.expected = value, None
