@@ -169,3 +169,24 @@ def test_a_probability_predictor_refuses_quality_outside_0_1(encoder):
     with pytest.raises(DatasetError, match=r"llmrouter-quality-logistic predicts a probability: quality must be in "
                                            r"\[0, 1\].*0\.\.7"):
         train_quality_router(dataset, vectors, encoder=encoder, grid=({"l2": 1.0},), kind="logistic")
+
+
+def test_the_heldout_curve_reports_every_lambda_with_paired_errors_and_the_dials_point(trained, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from gateway.mlops.curve_report import chosen_index, heldout_curve, write_curve_report
+
+    artifact, _, (held_out, vectors) = trained
+    strategy = _strategy(artifact, {"max_cost_ratio": 0.15})
+    points = heldout_curve(strategy, held_out, vectors, "pricey")
+    assert [p.cost_weight for p in points] == list(strategy.curve[0])
+    last = points[-1]  # lambda 1: everything to the cheap model, right half the time on topic B
+    cheap = held_out.quality[:, 0]
+    assert last.quality == pytest.approx(cheap.mean()) and last.cost_ratio == pytest.approx(0.1)
+    assert last.diff == pytest.approx((cheap - 1.0).mean())
+    assert last.diff_stderr == pytest.approx(cheap.std(ddof=1) / np.sqrt(len(cheap)))
+    chosen = chosen_index(strategy, points)
+    assert points[chosen].cost_weight == strategy.cost_weight
+    files = write_curve_report(points, chosen, tmp_path, "q", "test curve")
+    assert "**(dial)**" in files["markdown"].read_text()
+    assert ET.parse(files["svg"]).getroot().tag.endswith("svg")
