@@ -28,47 +28,58 @@ from gateway.routing.llm_data import parse_size
 OUT = Path(os.environ.get("GATEWAY_MLOPS_BENCH_OUT", "/var/cache/gateway-build/mlops-bench"))
 
 
-def cross_validate(strategies: list[str], train, llm) -> dict:
+def tuned_dir(encoder: str) -> Path:
+    """Where `--tune` writes: OUT/tuned for the static encoder (as before), OUT/<encoder>-tuned otherwise."""
+    return OUT / ("tuned" if encoder == "static" else f"{encoder}-tuned")
+
+
+def cross_validate(strategies: list[str], train, llm, encoder: str) -> dict:
     """Per strategy: the CV choice, every trial, and the run time (gateway.mlops.tune)."""
     from gateway.mlops.embed import embed_texts
     from gateway.mlops.tune import cv_knn, cv_library
 
-    vectors = embed_texts(train.queries)
+    vectors = embed_texts(train.queries, encoder=encoder)
     out = {}
     for strategy in strategies:
         started = time.perf_counter()
         if strategy == "knn":
             best, trials, single_cost = cv_knn(train, vectors)
         else:
-            best, trials, single_cost = cv_library(strategy, train, vectors, llm, OUT / "tuned" / "cv" / strategy)
+            best, trials, single_cost = cv_library(strategy, train, vectors, llm, OUT / "tuned" / "cv" / strategy,
+                                                   encoder=encoder)
         out[strategy] = {"choice": asdict(best), "trials": [asdict(t) for t in trials],
                          "best_single_cost": single_cost, "cv_seconds": round(time.perf_counter() - started, 1)}
         print(f"{strategy}: chose {best} in {out[strategy]['cv_seconds']} s", flush=True)
     return out
 
 
-def tuned(strategies: list[str], train, test, llm, sizes, unseen) -> None:
-    """CV on the train split, then each chosen setting trained on all of it and reported on test."""
+def tuned(strategies: list[str], train, test, llm, sizes, unseen, encoder: str) -> None:
+    """CV on the train split, then each chosen setting trained on all of it and reported on test;
+    `index.json` says where each strategy's artifact went (bench.encoder_quality --tuned reads it)."""
     import numpy as np
 
-    cv = cross_validate(strategies, train, llm)
-    run = OUT / "tuned"
+    cv = cross_validate(strategies, train, llm, encoder)
+    run = tuned_dir(encoder)
+    index = {}
     policies, parity_rate = {}, {}
     for weight in sorted({c["choice"]["cost_weight"] for c in cv.values()}):
         group = [s for s in strategies if cv[s]["choice"]["cost_weight"] == weight]
         data = write_training_dir(train, ScoreWeights(cost=weight, prior=0.01), run / f"cost-{weight:g}" / "data",
                                   llm, test.queries)
         out = run / f"cost-{weight:g}" / "artifacts"
-        report = train_all(data, out, group, {s: cv[s]["choice"]["params"] for s in group}, "bench-tuned")
+        report = train_all(data, out, group, {s: cv[s]["choice"]["params"] for s in group}, "bench-tuned",
+                           encoder=encoder)
         vectors = np.load(out / "embeddings_heldout.npy")
         for strategy in group:
             entry = report["strategies"][strategy]
             chosen = parity.route_all(parity.load_strategy(Path(entry["artifact"])), [""] * len(vectors), vectors)
-            agree = sum(a == b for a, b in zip(chosen, entry["library_choices"], strict=True))
+            agree = sum(a == b for a, b in zip(chosen, parity.reference_choices(entry), strict=True))
             parity_rate[strategy] = agree / len(chosen)
+            index[strategy] = str(out)
             setting = ", ".join(f"{k}={v}" for k, v in cv[strategy]["choice"]["params"].items())
             policies[f"llmrouter-{strategy} ({setting}, cost weight {weight:g}: CV)"] = chosen
-    extra = {"cv": cv, "parity": parity_rate}
+    (run / "index.json").write_text(json.dumps(index, indent=1))
+    extra = {"cv": cv, "parity": parity_rate, "encoder": encoder}
     reference = train.best_single()
     write_report(evaluate(test, policies, sizes, reference=reference), run / "all-500",
                  "llmrouter test (500), CV-tuned", extra)
@@ -100,7 +111,7 @@ def main() -> None:
     seen = set(train.queries)
     unseen = [i for i, q in enumerate(test.queries) if q not in seen]
     if args.tune:
-        tuned(args.tune.split(","), train, test, llm, sizes, unseen)
+        tuned(args.tune.split(","), train, test, llm, sizes, unseen, args.encoder)
         return
     for weight in [float(w) for w in args.cost_weights.split(",")]:
         run = OUT / (f"cost-{weight:g}" if args.encoder == "static" else f"{args.encoder}-cost-{weight:g}")
@@ -117,7 +128,7 @@ def main() -> None:
 
             vectors = np.load(run / "artifacts" / "embeddings_heldout.npy")
             chosen = parity.route_all(strategy, [""] * len(vectors), vectors)
-            agree = sum(a == b for a, b in zip(chosen, entry["library_choices"], strict=True))
+            agree = sum(a == b for a, b in zip(chosen, parity.reference_choices(entry), strict=True))
             agreement[name] = {"agree": agree, "total": len(chosen), "train_seconds": entry["train_seconds"]}
             policies[f"llmrouter-{name}"] = chosen
         extra = {"cost_weight": weight, "prior_weight": args.prior, "encoder": args.encoder, "training": agreement,

@@ -51,15 +51,20 @@ class Parity:
         return self.agree / self.total if self.total else 0.0
 
 
+def reference_choices(entry: dict) -> list[str]:
+    """A `train_report.json` strategy entry's reference routing of the first held-out queries
+    (train.MAX_LIBRARY_ROUTED at most): the library's, or for the strategies the gateway trains
+    itself, its trainer's."""
+    return entry["library_choices"] if "library_choices" in entry else entry["trainer_choices"]
+
+
 def check(out_dir: Path) -> dict[str, Parity]:
     report = json.loads((out_dir / "train_report.json").read_text())
     vectors = np.load(out_dir / "embeddings_heldout.npy")
     queries = [""] * len(vectors)  # the strategies read the vector; the text is not needed here
     results = {}
     for name, entry in report["strategies"].items():
-        # the first held-out queries (train.MAX_LIBRARY_ROUTED at most), as the library routed them, or for
-        # the strategies the gateway trains itself, as its trainer did
-        library = entry.get("library_choices", entry.get("trainer_choices"))
+        library = reference_choices(entry)
         gateway = route_all(load_strategy(Path(entry["artifact"])), queries[:len(library)], vectors[:len(library)])
         mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(library, gateway, strict=True)) if a != b]
         results[name] = Parity(name, len(library) - len(mismatches), len(library), mismatches[:10])

@@ -93,7 +93,7 @@ def cv_knn(dataset: RoutingDataset, embeddings: np.ndarray, ks: Sequence[int] = 
 
 def cv_library(strategy: str, dataset: RoutingDataset, embeddings: np.ndarray, llm_data: dict, work: Path,
                values: Sequence | None = None, cost_weights: Sequence[float] = COST_WEIGHTS, folds: int = 5,
-               seed: int = 0, prior: float = 0.01) -> tuple[Trial, list[Trial], float]:
+               seed: int = 0, prior: float = 0.01, encoder: str = "static") -> tuple[Trial, list[Trial], float]:
     """`folds`-fold CV of llmrouter-lib's `strategy` over `values` of its GRIDS key x `cost_weights`.
     Each fold's routing of its held-out rows is kept under `work` (`chosen.json`), so an
     interrupted run resumes where it stopped."""
@@ -105,7 +105,7 @@ def cv_library(strategy: str, dataset: RoutingDataset, embeddings: np.ndarray, l
     values = tuple(values or default)
     n = len(dataset)
     fold_of = fold_assignment(n, folds, seed)
-    work = work / f"folds{folds}-seed{seed}-prior{prior:g}"
+    work = work / f"{encoder}-folds{folds}-seed{seed}-prior{prior:g}"
     chosen = {(w, v): np.zeros(n, dtype=int) for w in cost_weights for v in values}
     for w in cost_weights:
         for f in range(folds):
@@ -117,7 +117,8 @@ def cv_library(strategy: str, dataset: RoutingDataset, embeddings: np.ndarray, l
                 if not done.exists():
                     data = data or write_training_dir(dataset.subset(np.flatnonzero(fold_of != f)),
                                                       ScoreWeights(cost=w, prior=prior), fold_dir / "data", llm_data)
-                    report = train_all(data, done.parent, [strategy], {strategy: {key: v}}, f"cv-{strategy}")
+                    report = train_all(data, done.parent, [strategy], {strategy: {key: v}}, f"cv-{strategy}",
+                                       encoder=encoder)
                     model = parity.load_strategy(Path(report["strategies"][strategy]["artifact"]))
                     done.write_text(json.dumps(parity.route_all(model, [""] * len(test), embeddings[test])))
                     shutil.rmtree(done.parent / "work")  # ~30 MB of inputs and copies per fit: keep the artifact
