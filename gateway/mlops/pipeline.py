@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from gateway.mlops import parity
+from gateway.mlops.curve_report import chosen_index, heldout_curve, write_curve_report
 from gateway.mlops.dataset import RoutingDataset, ScoreWeights, from_calls, write_training_dir
 from gateway.mlops.errors import MLOpsError
 from gateway.mlops.evaluate import evaluate, gate, write_report
 from gateway.mlops.extract import ExtractResult, extract
 from gateway.mlops.readers import read_spans
+from gateway.routing.strategies.quality_dial import QualityDialStrategy
 
 logger = logging.getLogger("gateway.mlops")
 TRAINING_PYTHON = Path(os.environ.get("GATEWAY_TRAINING_PYTHON",
@@ -92,10 +94,15 @@ def run_loop(sources: Sequence[tuple[str, Path]], work: Path, strategy: str = "k
     train(data, out, [strategy], hparams=hparams)
     artifact = out / f"{strategy}.tar"
     vectors = np.load(out / "embeddings_heldout.npy")
-    chosen = parity.route_all(parity.load_strategy(artifact), heldout.queries, vectors)
+    model = parity.load_strategy(artifact)
+    chosen = parity.route_all(model, heldout.queries, vectors)
     results = evaluate(heldout, {f"llmrouter-{strategy}": chosen}, reference=train_set.best_single())
     files = write_report(results, work / "evaluation", f"captured traffic, llmrouter-{strategy}",
                          {"heldout_separate": separate, **stats, "extract": extracted.summary()})
+    if isinstance(model, QualityDialStrategy):  # its cost-quality curve on the held-out calls, dial marked
+        points = heldout_curve(model, heldout, vectors, train_set.best_single())
+        files.update(write_curve_report(points, chosen_index(model, points), work / "evaluation", strategy,
+                                        f"captured traffic, llmrouter-{strategy}: cost-quality curve"))
     gate(results, f"llmrouter-{strategy}", min_quality)
     published = publish(artifact, files["json"]) if publish is not None else None
     return LoopResult(extracted, stats, artifact, files["json"], published)

@@ -137,6 +137,16 @@ def test_traces_to_training_to_hot_reload_changes_decisions(tmp_path, fake_upstr
             assert agree >= 0.85 * len(rows), (agree, after)
             status = client.get("/hot-reload/status").json()
             assert json.dumps(status).count("s3://artifacts/routers/knn.tar") >= 1
+
+            # the same traces through a quality router: gated the same way, its held-out
+            # cost-quality curve (table and plot, the dial's point marked) in the evaluation report
+            quality = run_loop([("otlp", sink.out), ("otlp", tmp_path / "traces" / "shadow.jsonl")],
+                               tmp_path / "work-quality", "quality", ScoreWeights(), min_quality=0.75,
+                               llm_data=json.loads((DEMO_DIR / "llm_data.json").read_text()))
+            curve = (tmp_path / "work-quality" / "evaluation" / "quality-curve.md").read_text()
+            assert "**(dial)**" in curve and "Δ vs best single" in curve
+            assert (tmp_path / "work-quality" / "evaluation" / "quality-curve.svg").read_text().startswith("<svg")
+            assert quality.artifact.name == "quality.tar"
         finally:
             gateway.stop()
     timings["total"] = time.monotonic() - t0
