@@ -14,7 +14,9 @@ on the subset: cost normalisation and tie-break prior included).
 
 Rule (`select`): the highest cross-validated mean quality among settings whose cross-validated
 mean cost is below the best single model's (the goal: beat the best single model at a lower
-cost); if none is, the highest quality overall. Runs in the training environment except the
+cost); if none is (e.g. the best single model is the cheapest), the highest quality overall.
+Means are task averages when the dataset names tasks (each task counts the same), and the best
+single model is the one best on that average (`RoutingDataset.best_single`). Runs in the training environment except the
 pure-numpy helpers (`fold_assignment`, `summarise`, `select`).
 """
 
@@ -53,15 +55,16 @@ def fold_assignment(n: int, folds: int = 5, seed: int = 0) -> np.ndarray:
 
 
 def best_single_cost(dataset: RoutingDataset) -> float:
-    quality = np.nan_to_num(dataset.quality, nan=0.0)
-    return float(np.nan_to_num(dataset.cost, nan=0.0)[:, int(np.argmax(quality.mean(axis=0)))].mean())
+    """The best single model's mean cost per query (task-averaged when the dataset names tasks)."""
+    best = dataset.models.index(dataset.best_single())
+    return float(dataset.row_weights() @ np.nan_to_num(dataset.cost, nan=0.0)[:, best])
 
 
 def summarise(dataset: RoutingDataset, chosen: np.ndarray, params: dict, cost_weight: float) -> Trial:
-    rows = np.arange(len(dataset))
+    rows, weights = np.arange(len(dataset)), dataset.row_weights()
     quality = np.nan_to_num(dataset.quality, nan=0.0)[rows, chosen]
     cost = np.nan_to_num(dataset.cost, nan=0.0)[rows, chosen]
-    return Trial(dict(params), cost_weight, float(quality.mean()), float(cost.mean()))
+    return Trial(dict(params), cost_weight, float(weights @ quality), float(weights @ cost))
 
 
 def select(trials: Sequence[Trial], single_cost: float) -> Trial:

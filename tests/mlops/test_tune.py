@@ -32,6 +32,17 @@ def test_best_single_cost_is_the_cost_of_the_model_best_on_average():
     assert best_single_cost(table()) == 5.0  # c: mean quality 0.75
 
 
+def test_with_tasks_every_task_counts_the_same_in_a_trial_and_in_the_best_single_model():
+    tasked = table()
+    tasked.tasks = ["big", "big", "big", "small"]  # row means would let the big task decide
+    trial = summarise(tasked, np.array([0, 0, 0, 0]), {}, 0.0)
+    assert trial.quality == (2 / 3 + 0.0) / 2 and trial.cost == 1.0
+    # task averages: a (2/3 + 0) / 2 = 0.33, c (2/3 + 1) / 2 = 0.83: c
+    assert best_single_cost(tasked) == 5.0
+    tasked.quality[3] = [1.0, 0.0, 0.0]  # the small task now favours a: a (2/3 + 1) / 2 = 0.83 > c (2/3 + 0) / 2
+    assert tasked.best_single() == "a" and best_single_cost(tasked) == 1.0
+
+
 def test_selection_prefers_the_best_quality_cheaper_than_the_best_single_model():
     trials = [Trial({"k": 1}, 0.0, 0.80, 6.0), Trial({"k": 2}, 0.0, 0.70, 4.0), Trial({"k": 3}, 0.2, 0.72, 3.0)]
     assert select(trials, single_cost=5.0) == trials[2]
