@@ -9,7 +9,13 @@ arrays go) LiteLLM already answers with a 4xx and is left to it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# The raw bytes of every problem below: a checked key followed by a value that cannot be right. Searching
+# for it costs 3-10 ms on a 10 MB body, parsing 20 ms: bodies without it are not parsed. (A key spelled with
+# JSON escapes, "\u0063ontent", slips past and meets LiteLLM's own handling.)
+_SUSPECT = re.compile(rb'"(?:messages|content|prompt|input)"\s*:\s*[-0-9tf{]|"text"\s*:\s*[^"\s]')
 
 _TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
                float: "a number", type(None): "null"}
@@ -63,6 +69,11 @@ def _responses(body: dict) -> tuple[str, str] | None:
 # The last path segments that name an OpenAI operation, whatever prefix LiteLLM's route has
 # (/v1/chat/completions, /openai/deployments/{model}/chat/completions, /engines/{model}/completions).
 _CHECKS = (("/chat/completions", _chat), ("/completions", _completions), ("/responses", _responses))
+
+
+def suspect(raw: bytes) -> bool:
+    """False when the raw body cannot have a problem `problem()` would find (it need not be parsed)."""
+    return _SUSPECT.search(raw) is not None
 
 
 def problem(path: str, body: Any) -> tuple[str, str] | None:

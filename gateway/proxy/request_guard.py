@@ -111,6 +111,8 @@ class RequestGuard:
 
 def _wrong_type(route: str, body: bytes) -> tuple[str, str] | None:
     """A field of the wrong type LiteLLM would answer with a 500; invalid JSON is left to its 400."""
+    if not body_shape.suspect(body):
+        return None
     try:
         data = json.loads(body) if body.strip() else None
     except ValueError:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from gateway.proxy.body_shape import problem
+from gateway.proxy.body_shape import problem, suspect
 
 TEXT = {"role": "user", "content": "hello"}
 
@@ -29,6 +31,7 @@ TEXT = {"role": "user", "content": "hello"}
 def test_types_litellm_answers_with_500_are_named(path, body, param, message):
     found = problem(path, body)
     assert found is not None and found[0] == param
+    assert suspect(json.dumps(body).encode()) and suspect(json.dumps(body, indent=2).encode())
     assert message is None or found[1] == message
 
 
@@ -48,3 +51,20 @@ def test_types_litellm_answers_with_500_are_named(path, body, param, message):
 )
 def test_valid_or_otherwise_handled_bodies_pass(path, body):
     assert problem(path, body) is None
+
+
+@pytest.mark.parametrize(
+    "raw, hit",
+    [
+        (b'{"model": "auto", "messages": 5}', True),
+        (b'{"messages": [{"role": "user", "content":\n -1}]}', True),
+        (b'{"messages": [{"content": [{"type": "text", "text": null}]}]}', True),
+        (b'{"prompt": {"a": 1}}', True),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "say \\"content\\": 5"}]}', False),
+        (b'{"messages": [{"content": [{"type": "text", "text": "hi"}]}], "input_type": 5}', False),
+    ],
+)
+def test_only_bodies_with_a_suspect_key_and_value_are_parsed(raw, hit):
+    assert suspect(raw) is hit
+    if not hit:  # never a problem the parser would have found
+        assert problem("/v1/chat/completions", json.loads(raw)) is None
