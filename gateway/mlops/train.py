@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     offline_environment()
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in SPECS]
+    unknown = [s for s in strategies if s not in TRAINABLE]
     if unknown:
         print(f"error: --strategies: unknown {unknown}; trainable: {', '.join(TRAINABLE)}", file=sys.stderr)
         return 2
