@@ -8,6 +8,7 @@ DIST/<name>-<version>.pub.pem, which travels separately; its fingerprint is prin
 of band. Inputs default to the repository's build outputs; each can be given (`--help`). Two builds
 from the same inputs with the same SOURCE_DATE_EPOCH (default: the last commit's time) are
 byte-identical. `bundle/install.sh verify` checks a bundle on the far side; docs/moat-mode.md.
+`gateway bundle build` runs this; `gateway bundle verify|inspect|diff` read its output (gateway/supply/).
 """
 
 from __future__ import annotations
