@@ -76,8 +76,12 @@ def scan(directory: Path, now: dt.datetime | None = None) -> list[Expiry]:
     if not directory.is_dir():
         raise PkiError(f"{directory}: no such directory (the installed PKI; --pki-dir names another)")
     now = now or dt.datetime.now(dt.UTC)
+    try:
+        paths = sorted(directory.rglob("*"))
+    except OSError as exc:  # a subdirectory this user may not list
+        raise PkiError(f"{directory}: cannot list it ({exc})") from None
     found: list[Expiry] = []
-    for path in sorted(directory.rglob("*")):
+    for path in paths:
         if path.is_file() and path.suffix in SUFFIXES:
             found += read_file(path, path.relative_to(directory).as_posix(), now)
     return sorted(found)
