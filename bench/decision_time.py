@@ -1,11 +1,13 @@
 """Decision time per strategy, p50/p99, with and without the query embedding, for both encoders.
 
-    .venv/bin/python -m bench.decision_time [--rounds 300]
+    .venv/bin/python -m bench.decision_time [--rounds 300] [--artifacts A.tar,B.tar]
 
 "Without" times `select()` on a precomputed embedding; "with" times embed + select, as a
 request pays it, once with the static encoder (static-all-MiniLM-L6-v2, the default) and once with
 MiniLM itself, in the same run. LLM-assisted strategies are left out: their time is the router
 model's. The baseline is the cheapest possible decision (llmrouter-smallest), timed in the same run.
+`--artifacts` also times trained artifacts of real size (e.g. the quality routers `bench.quality_router`
+trained on the 5,608 llmrouter questions), each on the static encoder it carries.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--artifacts", default="", help="comma-separated trained artifacts to time as well")
     args = parser.parse_args()
     encoders = {"static": distilled_encoder(), "MiniLM": MiniLMEmbedder().load()}
     rows: dict[str, list[str]] = {}
@@ -82,6 +85,19 @@ def main() -> None:
     print(markdown_table(["strategy", "static: select p50 / p99 (µs)", "static: with embedding p50 / p99 (ms)",
                           "MiniLM: select p50 / p99 (µs)", "MiniLM: with embedding p50 / p99 (ms)"],
                          list(rows.values())))
+    trained = []
+    for path in filter(None, args.artifacts.split(",")):
+        artifact = load_artifact(path)
+        strategy = resolve(artifact.strategy).load(artifact, StrategySettings(args={}))
+        bare = asyncio.run(time_select(strategy, encoders["static"], args.rounds, False))
+        full = asyncio.run(time_select(strategy, encoders["static"], args.rounds, True))
+        rows_trained = artifact.metrics.get("train_rows", "?")
+        trained.append([f"{artifact.strategy} ({Path(path).name}, {rows_trained} rows)",
+                        f"{bare['p50'] * 1000:.0f} / {bare['p99'] * 1000:.0f}",
+                        f"{full['p50']:.3f} / {full['p99']:.3f}"])
+    if trained:
+        print("\n" + markdown_table(["trained artifact", "select p50 / p99 (µs)", "with embedding p50 / p99 (ms)"],
+                                    trained))
     for label, embedder in encoders.items():
         embed_only = []
         for i in range(args.rounds):
