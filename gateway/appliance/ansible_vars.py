@@ -44,6 +44,8 @@ def _service(m: Manifest, s: Service) -> dict:
         "bind_addresses": bind_addresses(m, s),
         "bind_port": s.backend if s.fronted else s.port,
         "clients": clients(m, s),
+        # the load balancer's body cap; the gateway role gives its gateways the same (max_request_size_mb)
+        **({"max_request_size_mb": s.request_cap_mb} if s.kind == "loadbalancer" else {}),
     }
 
 

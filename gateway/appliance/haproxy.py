@@ -21,13 +21,17 @@ from dataclasses import dataclass
 
 from gateway.appliance import tlsfront
 from gateway.appliance.files import header
-from gateway.appliance.manifest import Manifest
+from gateway.appliance.manifest import DEFAULT_MAX_REQUEST_SIZE_MB, Manifest
 from gateway.appliance.tlsfront import LOOPBACK, Front, hostport
 
 INSTALL_PATH = "/etc/haproxy/haproxy.cfg"
 # The client identity the load balancer presents to the gateways' fronts (a manifest client).
 BALANCER_IDENTITY = "loadbalancer"
 READINESS_PATH = "/health/readiness/dependencies"
+MIB = 1024 * 1024
+# In the gateway's own 413 words (gateway/proxy/request_guard.py): one answer wherever the cap hits.
+TOO_LARGE = ('{"error":{"message":"Request body is larger than the limit of %s MB (the load balancer).",'
+             '"type":"invalid_request_error","param":null,"code":"request_too_large"}}')
 # Each gateway is also a `backup` server of this name (fail open when none passes its checks).
 FALLBACK_SUFFIX = "-fallback"
 # Fronts: what the handshake let through is judged here, so that a refusal is logged with its subject.
@@ -85,6 +89,8 @@ class Balancer:
     identity: str = BALANCER_IDENTITY
     # HTTP/2 and HTTP/1.1 to the users (ALPN); HAProxy speaks HTTP/1.1 to the gateways, as uvicorn has no h2.
     alpn: tuple[str, ...] = ("h2", "http/1.1")
+    # Bodies declared larger are refused with a 413 here (the manifest's max_request_size_mb).
+    max_body_bytes: int = int(DEFAULT_MAX_REQUEST_SIZE_MB * MIB)
 
 
 def balancer(m: Manifest, host: str) -> Balancer | None:
@@ -98,7 +104,8 @@ def balancer(m: Manifest, host: str) -> Balancer | None:
         for s in m.services if s.kind == "gateway"
     )
     listen = tuple(hostport(a, service.port) for a in tlsfront.listen_addresses(m, service))
-    return Balancer(service.name, listen, m.fqdn(service.name), gateways)
+    return Balancer(service.name, listen, m.fqdn(service.name), gateways,
+                    max_body_bytes=int(service.request_cap_mb * MIB))
 
 
 def hosts(m: Manifest) -> list[str]:
@@ -182,6 +189,16 @@ def _front(f: Front, paths: Paths) -> list[str]:
     ]
 
 
+def _body_cap(limit: int) -> list[str]:
+    body = TOO_LARGE % f"{limit / MIB:g}"
+    return [
+        "    # The gateways' cap (the manifest's max_request_size_mb = general_settings.max_request_size_mb): a",
+        "    # declared body over it never crosses to a gateway. Chunked bodies are counted by the gateway.",
+        f"    http-request return status 413 content-type application/json string '{body}' "
+        f"if {{ req.hdr_val(content-length) gt {limit} }}",
+    ]
+
+
 def _balancer(b: Balancer, paths: Paths, checks: Checks) -> list[str]:
     certs = paths.cert_dir.rstrip("/")
     alpn = f" alpn {','.join(b.alpn)}" if b.alpn else ""
@@ -206,8 +223,7 @@ def _balancer(b: Balancer, paths: Paths, checks: Checks) -> list[str]:
         "",
         f"frontend {b.name} from load-balancer",
         *(_bind(a, b.name, paths, client_certs=False, extra=alpn) for a in _listen(b.listen, paths)),
-        "    # Prompts may be long; the gateway has its own, smaller cap (general_settings.max_request_size_mb).",
-        "    http-request deny deny_status 413 if { req.hdr_val(content-length) gt 33554432 }",
+        *_body_cap(b.max_body_bytes),
         "    http-request set-header X-Forwarded-Proto https",
         "    option forwardfor",
         f"    default_backend {b.name}-gateways",

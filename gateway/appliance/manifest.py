@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from gateway.appliance import revocation
 from gateway.appliance.errors import ManifestError
@@ -62,6 +62,8 @@ Role = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer"
 ServiceKind = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer", "ssh", "other"]
 # Kinds that are not host roles: every host may run them.
 _ROLELESS_KINDS = {"ssh", "other"}
+# The gateway's default request body cap (gateway.config.loader.DEFAULT_MAX_REQUEST_SIZE_MB), in MiB.
+DEFAULT_MAX_REQUEST_SIZE_MB = 10.0
 
 
 class _Model(BaseModel):
@@ -178,7 +180,18 @@ class Service(_Model):
         "rule). With the identities of the flows to the service, exactly these are admitted (gateway/appliance/"
         "admission.py); mtls services only.",
     )
+    max_request_size_mb: PositiveFloat | None = Field(
+        None,
+        description="Only for the loadbalancer: request bodies larger than this many MiB are refused with a 413 "
+        f"before they reach a gateway. Default {DEFAULT_MAX_REQUEST_SIZE_MB:g}, the gateway's own cap "
+        "(general_settings.max_request_size_mb): give both the same value.",
+    )
     description: str = ""
+
+    @property
+    def request_cap_mb(self) -> float:
+        """The body cap of a load balancer, in MiB (the manifest's or the gateway's default)."""
+        return self.max_request_size_mb if self.max_request_size_mb is not None else DEFAULT_MAX_REQUEST_SIZE_MB
 
     @property
     def fronted(self) -> bool:
@@ -404,4 +417,8 @@ def _check_local_clients(m: Manifest, clients: dict[str, Client]) -> list[tuple[
                 p.append((where, f"unknown client identity {name!r} (clients: {', '.join(sorted(clients)) or 'none'})"))
             elif s.host not in clients[name].hosts:
                 p.append((where, f"identity {name!r} is not held by {s.host!r}, the host of service {s.name!r}"))
+        if s.max_request_size_mb is not None and s.kind != "loadbalancer":
+            p.append((("services", i, "max_request_size_mb"),
+                      f"service {s.name!r} is {s.kind!r}: only a loadbalancer has a request body cap here "
+                      "(a gateway's is general_settings.max_request_size_mb in its config)"))
     return p
