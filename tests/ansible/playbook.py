@@ -67,8 +67,10 @@ class PlaybookRun:
         return self.stdout[-chars:] + "\n--- stderr ---\n" + self.stderr[-2000:]
 
 
-def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", extra: list[str] = ()) -> PlaybookRun:
-    """site.yml against `node` (nsenter), or, with node=None, against this machine in check mode.
+def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", extra: list[str] = (),
+                 playbook: str = "site.yml") -> PlaybookRun:
+    """site.yml (or another `playbook` of ansible/) against `node` (nsenter), or, with node=None, against
+    this machine in check mode.
 
     The local form is only for checks that must stop in preflight (bad input): --check makes sure
     that even a preflight bug cannot change the machine running the tests.
@@ -91,7 +93,7 @@ def run_playbook(site: Path, node, *args: str, inventory_host: str = "node1", ex
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
     }
-    cmd = [str(ansible_bin("ansible-playbook")), "-i", str(inventory), str(REPO / "ansible/site.yml"),
+    cmd = [str(ansible_bin("ansible-playbook")), "-i", str(inventory), str(REPO / "ansible" / playbook),
            "-e", f"appliance_dir={site}", *repo_inputs(stage), *extra, *args]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)

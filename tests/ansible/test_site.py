@@ -275,3 +275,19 @@ def test_ansible_lint_production_profile_passes_offline():
                          env={"PATH": f"{ansible_bin('ansible-lint').parent}:/usr/bin:/bin", "HOME": "/root",
                               "ANSIBLE_CONFIG": str(REPO / "ansible/ansible.cfg")})
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+# Day two (#22), on the node installed above: the certificate metric, then backup, destroy, restore
+# (tests/ansible/backup_restore.py). Last in the module, since the restore stops and restarts services.
+def test_the_gateway_exports_days_to_expiry_of_the_installed_certificates(installed, site):
+    node, _, _ = installed
+    metrics = user_https(node, site, "/metrics/", key=master_key(site))
+    assert metrics["status"] == 200, metrics
+    from prometheus_client.parser import text_string_to_metric_families
+
+    days = {s.labels["name"]: s.value for f in text_string_to_metric_families(metrics["json"])
+            for s in f.samples if s.name == "gateway_certificate_expiry_days"}
+    leaf = days.get("/etc/gateway/pki/servers/gateway.chain.pem#0")
+    assert leaf is not None, sorted(days)
+    assert 300 < leaf <= 366  # a leaf issued today for leaf_validity_days (365)
+    assert days["/etc/gateway/pki/crl-bundle.pem#0"] > 30  # the CRLs count to their nextUpdate
