@@ -15,10 +15,12 @@ from gateway.appliance.manifest import Manifest, Service
 
 APP = "gateway"
 # Inside the container (the image's WORKDIR and HOME are /var/lib/gateway, its config /etc/gateway).
-CONFIG_DIR = "/etc/gateway"
+# Siblings, not nested: a volume cannot be mounted inside a read-only ConfigMap volume (no mount point
+# can be made there), which `podman kube play` showed.
+CONFIG_DIR = "/etc/gateway/config"
 CONFIG_FILE = f"{CONFIG_DIR}/config.yaml"
-SERVER_TLS_DIR = f"{CONFIG_DIR}/tls"  # tls.crt (chain), tls.key, ca.crt: what the gateway serves with
-CLIENT_TLS_DIR = f"{CONFIG_DIR}/client-tls"  # the `gateway` client identity towards mtls services
+SERVER_TLS_DIR = "/etc/gateway/tls"  # tls.crt (chain), tls.key, ca.crt: what the gateway serves with
+CLIENT_TLS_DIR = "/etc/gateway/client-tls"  # the `gateway` client identity towards mtls services
 ARTIFACT_DIR = "/var/lib/gateway/artifacts"
 UID = 1000  # the image's USER 1000:1000
 CLIENT_IDENTITY = "gateway"
