@@ -291,3 +291,11 @@ def test_the_gateway_exports_days_to_expiry_of_the_installed_certificates(instal
     assert leaf is not None, sorted(days)
     assert 300 < leaf <= 366  # a leaf issued today for leaf_validity_days (365)
     assert days["/etc/gateway/pki/crl-bundle.pem#0"] > 30  # the CRLs count to their nextUpdate
+
+
+def test_backup_destroy_and_restore_bring_back_the_same_data_certificates_and_routes(installed, site, tmp_path):
+    from tests.ansible.backup_restore import backup_destroy_restore
+
+    node, _, _ = installed
+    times = backup_destroy_restore(node, site, tmp_path)
+    print("day-two playbook times:", {k: f"{v:.0f} s" for k, v in times.items()})
