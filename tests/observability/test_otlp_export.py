@@ -7,7 +7,9 @@ assertions are on the exported spans, log records and metric points themselves.
 from __future__ import annotations
 
 import json
+import re
 import ssl
+import urllib.error
 import urllib.request
 
 import pytest
@@ -87,9 +89,19 @@ def test_request_trace_logs_and_metrics_arrive_over_mtls(protocol, tmp_path, rec
 
 
 def test_receiver_refuses_a_client_without_certificate(receiver, pki):
-    """The mTLS in these tests is real: no client certificate, no handshake."""
-    context = ssl.create_default_context(cafile=str(pki.ca))
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        urllib.request.urlopen(urllib.request.Request(f"{receiver.http_endpoint}/v1/traces", data=b"",
-                                                      headers={"content-type": "application/x-protobuf"}),
-                               context=context, timeout=5).read()
+    """The mTLS in these tests is real: the site's client certificate is answered, no certificate
+    ends at the handshake (the server's "certificate required" alert, or its close before any
+    HTTP answer), on the same receiver."""
+    def post(context):
+        request = urllib.request.Request(f"{receiver.http_endpoint}/v1/traces", data=b"",
+                                         headers={"content-type": "application/x-protobuf"})
+        with urllib.request.urlopen(request, context=context, timeout=5) as answer:
+            return answer.status
+
+    admitted = ssl.create_default_context(cafile=str(pki.ca))
+    admitted.load_cert_chain(pki.client_cert, pki.client_key)
+    assert post(admitted) == 200
+    with pytest.raises((ssl.SSLError, ConnectionResetError, urllib.error.URLError)) as refused:
+        post(ssl.create_default_context(cafile=str(pki.ca)))
+    assert re.search(r"CERTIFICATE_REQUIRED|certificate required|EOF occurred|UNEXPECTED_EOF|Connection reset",
+                     str(refused.value)), refused.value
