@@ -277,6 +277,70 @@ def test_ansible_lint_production_profile_passes_offline():
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
 
 
+# -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
+
+@pytest.fixture(scope="module")
+def operator_site(installed, site):
+    """site.yml with the operator's config (include, fallback, Vault secret), applied twice."""
+    from tests.ansible.operator_config import operator_args
+
+    node, _, _ = installed
+    args = operator_args(site.parent / "operator")
+    first = run_playbook(site, node, extra=args)
+    assert first.returncode == 0, first.tail()
+    second = run_playbook(site, node, extra=args)
+    assert second.returncode == 0, second.tail()
+    return node, first, second
+
+
+def test_operator_config_serves_its_include_fallback_and_vault_secret(operator_site, site):
+    from tests.ansible.operator_config import DEMO, GREETING
+
+    node, _, _ = operator_site
+    # A prompt no earlier test sent: the site's Redis response cache would answer an earlier one.
+    answer = user_https(node, site, "/v1/chat/completions",
+                        {"model": "auto", "messages": [{"role": "user", "content": "write a python function for #18"}]},
+                        key=master_key(site))
+    assert answer["status"] == 200, answer
+    assert answer["json"]["choices"][0]["message"]["content"] == GREETING  # os.environ/ from Vault reached LiteLLM
+    assert answer["headers"].get("x-gateway-routed-model") in DEMO, answer["headers"]
+    assert answer["headers"].get("x-gateway-routing-strategy") == "llmrouter-knn"
+    fallback = user_https(node, site, "/v1/chat/completions",
+                          {"model": "flaky", "messages": [{"role": "user", "content": "hi"}]}, key=master_key(site))
+    assert fallback["status"] == 200, fallback
+    assert fallback["json"]["choices"][0]["message"]["content"] == "backup here"
+
+
+def test_operator_config_second_run_changes_nothing_and_the_secret_is_never_printed(operator_site):
+    from tests.ansible.operator_config import GREETING
+
+    node, first, second = operator_site
+    assert first.recap["node1"]["changed"] > 0
+    assert second.recap["node1"]["changed"] == 0, second.changed_tasks()
+    assert GREETING not in first.stdout + first.stderr + second.stdout + second.stderr
+    env = node.exec(["sh", "-c", "stat -c '%a %U %G' /etc/gateway/gateway.env; grep -c '^OPERATOR_GREETING=' "
+                     "/etc/gateway/gateway.env"], capture_output=True, text=True)
+    assert env.stdout.split() == ["640", "root", "gateway", "1"], env.stdout + env.stderr
+
+
+def test_a_config_that_sets_an_owned_key_fails_the_play_naming_it_and_the_old_one_keeps_serving(operator_site, site):
+    from tests.ansible.operator_config import GREETING, OWN_MASTER_KEY, operator_args
+
+    node, _, _ = operator_site
+    refused = {"include": ["self-hosted.yaml"], "general_settings": {"master_key": OWN_MASTER_KEY}}
+    out = run_playbook(site, node, extra=operator_args(site.parent / "operator", refused))
+    assert out.returncode != 0
+    printed = " ".join(out.stdout.split())  # the result's YAML may fold the error line
+    assert "operator.yaml: general_settings.master_key: is owned by the appliance" in printed, out.tail()
+    assert OWN_MASTER_KEY not in out.stdout
+    live = node.exec(["grep", "-c", OWN_MASTER_KEY, "/etc/gateway/config.yaml"], capture_output=True, text=True)
+    assert live.stdout.strip() == "0", live.stdout
+    answer = user_https(node, site, "/v1/chat/completions",
+                        {"model": "auto", "messages": [{"role": "user", "content": "still the operator's config?"}]},
+                        key=master_key(site))
+    assert answer["status"] == 200 and answer["json"]["choices"][0]["message"]["content"] == GREETING, answer
+
+
 # Day two (#22), on the node installed above: the certificate metric, then backup, destroy, restore
 # (tests/ansible/backup_restore.py). Last in the module, since the restore stops and restarts services.
 def test_the_gateway_exports_days_to_expiry_of_the_installed_certificates(installed, site):
