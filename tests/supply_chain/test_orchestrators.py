@@ -1,6 +1,7 @@
-"""The generated orchestrator files run the project's real image: the Compose file's gateway service,
-with the config and certificates an operator puts beside it (made from the site PKI), read-only root
-filesystem, UID 1000, answers a routed completion over TLS verified by the site CA."""
+"""The generated Kubernetes objects run the project's real image: `podman kube play` of the Deployment,
+the config ConfigMap and the certificate Secrets (made from the site PKI), read-only root filesystem,
+UID 1000; the gateway then answers a routed completion over TLS with the site CA, and exports the
+in-flight gauge the HPA scales on. No cluster: what a scheduler, a Service or the HPA do is not run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from gateway.appliance import targets
 from gateway.appliance.loader import load
 from gateway.appliance.targets import facts, kubernetes
 from tests.appliance import validators
+from tests.integration.gateway_process import free_port
 from tests.supply_chain import compose_run
+from tests.supply_chain.kube_play import KubePlay
 from tests.supply_chain.podman import ROOT, podman
 from tests.supply_chain.podman import load as load_image
 
@@ -58,6 +61,67 @@ def site_objects(tmp: Path) -> list[dict]:
         facts.Options())
     objs[0]["data"]["llm_data.json"] = (ROOT / "examples" / "demo" / "llm_data.json").read_text()
     return objs
+
+
+@pytest.mark.images
+def test_kube_play_of_the_generated_deployment_answers_a_routed_completion_over_tls(
+        image_archive: Path, demo_artifact: Path, tmp_path: Path):
+    image = load_image(image_archive, "amd64")
+    loaded = load(MANIFEST)
+    generated = kubernetes.objects(loaded, facts.Options(image=image))
+    (deployment,) = generated["deployment.yaml"]
+    # The artifact source and telemetry endpoints of the manifest: unreachable here (no network), unused
+    # by the demo config, but the Deployment reads them.
+    config_and_secrets = site_objects(tmp_path) + generated["environment.yaml"]
+    for obj in [deployment, *config_and_secrets]:
+        validators.kubernetes(obj)
+    # The artifact would come from the S3 store (the artifact source); here the demo's, from the host:
+    # the only change to the generated Deployment, as an overlay would make it.
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "knn-artifact.tar").write_bytes(demo_artifact.read_bytes())
+    for p in (tmp_path, artifacts, artifacts / "knn-artifact.tar"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    (slot,) = [v for v in volumes if v["name"] == "artifacts"]
+    slot.pop("emptyDir")
+    slot["hostPath"] = {"path": str(artifacts), "type": "Directory"}
+    # podman 4.3 publishes a containerPort on the host at the same number unless told otherwise, and
+    # another gateway may hold it: a free loopback port (a Pod's hostPort; the test does not use it).
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0] |= {"hostPort": free_port(),
+                                                                          "hostIP": "127.0.0.1"}
+    # podman runs every replica as a pod on this one host, each asking for that host port: one replica
+    # (a cluster spreads them over nodes; the HPA and PDB are not run here).
+    deployment["spec"]["replicas"] = 1
+    kube = KubePlay(tmp_path)
+    name = kube.container(facts.APP, facts.APP)
+    port = facts.gateway(loaded.manifest).port
+    client = CLIENT.replace("PORT", str(port)).replace("NAME", repr(SERVER_NAME))
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:
+        out = kube.podman("exec", name, "python3", "-c", client, json.dumps([method, path, body]), check=False)
+        if out.returncode != 0:
+            return {"status": None, "error": out.stderr[-500:]}
+        return json.loads(out.stdout)
+
+    try:
+        kube.play([*config_and_secrets, deployment])
+        print(f"kube play: healthy over TLS {_wait_healthy(call, name):.1f} s after play")
+        chat = call("POST", "/v1/chat/completions", {"model": "auto", "messages": [
+            {"role": "user", "content": "Write a Python function that reverses a list"}]})
+        assert chat["status"] == 200, chat
+        assert chat["routed"] in {"demo-small", "demo-coder", "demo-large"}
+        assert json.loads(chat["body"])["choices"][0]["message"]["content"].startswith(chat["routed"])
+        assert call("GET", "/health/readiness")["status"] == 200
+        metrics = call("GET", "/metrics/")
+        assert metrics["status"] == 200 and facts.IN_FLIGHT_METRIC in metrics["body"], metrics["status"]
+        # What the Deployment asked for, as podman ran it.
+        write = kube.podman("exec", name, "python3", "-c", "open('/probe', 'w')", check=False).stderr
+        assert "Read-only file system" in write
+        assert kube.podman("exec", name, "id", "-u").stdout.strip() == "1000"
+    finally:
+        kube.down()
+        podman("rmi", image, check=False)
 
 
 def _wait_healthy(call, name: str) -> float:
