@@ -277,6 +277,31 @@ def test_ansible_lint_production_profile_passes_offline():
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
 
 
+# Day two (#22), on the node installed above: the certificate metric, then backup, destroy, restore
+# (tests/ansible/backup_restore.py). Before the operator's config below: the restore's `--check` compares
+# the node with the default config; the operator tests then install theirs on the restored node.
+def test_the_gateway_exports_days_to_expiry_of_the_installed_certificates(installed, site):
+    node, _, _ = installed
+    metrics = user_https(node, site, "/metrics/", key=master_key(site))
+    assert metrics["status"] == 200, metrics
+    from prometheus_client.parser import text_string_to_metric_families
+
+    days = {s.labels["name"]: s.value for f in text_string_to_metric_families(metrics["json"])
+            for s in f.samples if s.name == "gateway_certificate_expiry_days"}
+    leaf = days.get("/etc/gateway/pki/servers/gateway.chain.pem#0")
+    assert leaf is not None, sorted(days)
+    assert 300 < leaf <= 366  # a leaf issued today for leaf_validity_days (365)
+    assert days["/etc/gateway/pki/crl-bundle.pem#0"] > 30  # the CRLs count to their nextUpdate
+
+
+def test_backup_destroy_and_restore_bring_back_the_same_data_certificates_and_routes(installed, site, tmp_path):
+    from tests.ansible.backup_restore import backup_destroy_restore
+
+    node, _, _ = installed
+    times = backup_destroy_restore(node, site, tmp_path)
+    print("day-two playbook times:", {k: f"{v:.0f} s" for k, v in times.items()})
+
+
 # -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
 
 @pytest.fixture(scope="module")
@@ -339,27 +364,3 @@ def test_a_config_that_sets_an_owned_key_fails_the_play_naming_it_and_the_old_on
                         {"model": "auto", "messages": [{"role": "user", "content": "still the operator's config?"}]},
                         key=master_key(site))
     assert answer["status"] == 200 and answer["json"]["choices"][0]["message"]["content"] == GREETING, answer
-
-
-# Day two (#22), on the node installed above: the certificate metric, then backup, destroy, restore
-# (tests/ansible/backup_restore.py). Last in the module, since the restore stops and restarts services.
-def test_the_gateway_exports_days_to_expiry_of_the_installed_certificates(installed, site):
-    node, _, _ = installed
-    metrics = user_https(node, site, "/metrics/", key=master_key(site))
-    assert metrics["status"] == 200, metrics
-    from prometheus_client.parser import text_string_to_metric_families
-
-    days = {s.labels["name"]: s.value for f in text_string_to_metric_families(metrics["json"])
-            for s in f.samples if s.name == "gateway_certificate_expiry_days"}
-    leaf = days.get("/etc/gateway/pki/servers/gateway.chain.pem#0")
-    assert leaf is not None, sorted(days)
-    assert 300 < leaf <= 366  # a leaf issued today for leaf_validity_days (365)
-    assert days["/etc/gateway/pki/crl-bundle.pem#0"] > 30  # the CRLs count to their nextUpdate
-
-
-def test_backup_destroy_and_restore_bring_back_the_same_data_certificates_and_routes(installed, site, tmp_path):
-    from tests.ansible.backup_restore import backup_destroy_restore
-
-    node, _, _ = installed
-    times = backup_destroy_restore(node, site, tmp_path)
-    print("day-two playbook times:", {k: f"{v:.0f} s" for k, v in times.items()})
