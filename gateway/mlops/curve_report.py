@@ -17,7 +17,8 @@ import numpy as np
 
 from gateway.mlops.dataset import RoutingDataset
 from gateway.mlops.evaluate import task_mean
-from gateway.routing.strategies.quality_dial import QualityDialStrategy, unit_rows, utilities
+from gateway.mlops.quality_router import route
+from gateway.routing.strategies.quality_dial import QualityDialStrategy, unit_rows
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def heldout_curve(strategy: QualityDialStrategy, dataset: RoutingDataset, vector
     base_cost = task_mean(cost[:, best], dataset.tasks)[0]
     points = []
     for lam, cv_q, cv_c in zip(*strategy.curve, strict=True):
-        chosen = np.argmax(utilities(predicted, strategy.model_cost, float(lam)), axis=1)
+        chosen = route(predicted, strategy.model_cost, float(lam))
         got, spent = quality[rows, chosen], cost[rows, chosen]
         mean = task_mean(got, dataset.tasks)[0]
         diff, stderr = task_mean(got - quality[:, best], dataset.tasks)
