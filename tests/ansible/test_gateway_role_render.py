@@ -13,6 +13,7 @@ import yaml
 
 from gateway.config.loader import load_config
 from gateway.config.operator import merge_files
+from gateway.errors import ConfigError
 from tests.ansible.container import ansible_bin
 from tests.ansible.playbook import REPO
 
@@ -97,3 +98,21 @@ def test_the_default_operator_config_merges_into_a_config_the_gateway_loads(tmp_
     config = load_config(tmp_path / "config.yaml")
     assert config.strategy == "llmrouter-knn" and len(config.model_list) == 3
     assert config.raw["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+
+
+def test_the_load_balancers_body_cap_is_the_gateways_owned_cap(tmp_path, demo_artifact):
+    services = {**SERVICES, "lb": {"kind": "loadbalancer", "fqdn": "lb.site", "port": 443, "max_request_size_mb": 2.5}}
+    _, owned = render(tmp_path, appliance={"site": "t", "services": services})
+    assert owned["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY", "max_request_size_mb": 2.5}
+    owned["router_settings"]["routing_strategy_args"].update(model_path=str(demo_artifact),
+                                                            llm_data_path=str(REPO / "examples/demo/llm_data.json"))
+    (tmp_path / "owned.yaml").write_text(yaml.safe_dump(owned))
+    merged = merge_files(tmp_path / "operator.yaml", tmp_path / "owned.yaml")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged))
+    assert load_config(tmp_path / "config.yaml").max_request_size_bytes == int(2.5 * 1024 * 1024)
+    # an operator's other value is refused, naming the key
+    (tmp_path / "operator.yaml").write_text(yaml.safe_dump({"general_settings": {"max_request_size_mb": 32}}))
+    with pytest.raises(ConfigError, match="general_settings.max_request_size_mb"):
+        merge_files(tmp_path / "operator.yaml", tmp_path / "owned.yaml")
+    _, owned = render(tmp_path)
+    assert "max_request_size_mb" not in owned["general_settings"]
