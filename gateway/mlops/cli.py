@@ -36,7 +36,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                           description="Read captured traces, train a router in the training environment, "
                                       "evaluate it on held-out queries and publish it if it passes the gate.")
     loop.add_argument("--traces", action="append", required=True, metavar="FORMAT:PATH",
-                      help="captured spans: otlp, jaeger, tempo or xray, then the file (repeatable)")
+                      help="captured spans: otlp, jaeger, tempo or xray, then the file or a glob of files (repeatable)")
     loop.add_argument("--strategy", default="knn", help="the router to train (default: knn)")
     loop.add_argument("--work", type=Path, required=True, metavar="DIR",
                       help="training data, artifacts and the evaluation report go here")
@@ -104,14 +104,23 @@ def _publisher(args):
     return None
 
 
+def _trace_files(item: str) -> list[tuple[str, Path]]:
+    """FORMAT:PATH, where PATH may be a glob: the collector's file exporter rotates traces.json into
+    traces-<time>.json backups, and a trainer reads them all (`otlp:/var/lib/otelcol/traces*.json`)."""
+    fmt, _, path = item.partition(":")
+    if not any(c in path for c in "*?["):
+        return [(fmt, Path(path))]
+    files = sorted(p for p in Path(path).parent.glob(Path(path).name) if p.is_file())
+    if not files:
+        raise MLOpsError(f"--traces {item}: no file matches {path}")
+    return [(fmt, p) for p in files]
+
+
 def _loop(args: argparse.Namespace) -> int:
     from gateway.mlops.dataset import ScoreWeights
     from gateway.mlops.pipeline import run_loop
 
-    sources = []
-    for item in args.traces:
-        fmt, _, path = item.partition(":")
-        sources.append((fmt, Path(path)))
+    sources = [(fmt, path) for item in args.traces for fmt, path in _trace_files(item)]
     weights = ScoreWeights(args.cost_weight, args.latency_weight, args.prior_weight)
     result = run_loop(sources, args.work, args.strategy, weights, args.min_quality, publish=_publisher(args))
     print(f"{result.extracted.summary()}\nreport: {result.report}\npublished: {result.published or 'no (no target)'}")

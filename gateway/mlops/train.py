@@ -105,7 +105,6 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
 
     offline_environment()
 
-    import torch
     from tqdm import tqdm
 
     from gateway.mlops.export import export
@@ -122,7 +121,13 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
     train_queries = json.loads((data / "queries_train.json").read_text())  # row i = embedding_id i
     train_vectors = embed_texts(train_queries, encoder=encoder)
     np.save(out / "embeddings_train.npy", train_vectors)
-    torch.save({i: torch.tensor(v) for i, v in enumerate(train_vectors)}, work / "embeddings_train.pt")
+    # torch and llmrouter-lib only for the library's routers: the native ones train with the runtime's
+    # numpy alone, so a trainer host needs no training wheelhouse for them (docs/install.md).
+    library = [s for s in strategies if s not in NATIVE]
+    if library:
+        import torch
+
+        torch.save({i: torch.tensor(v) for i, v in enumerate(train_vectors)}, work / "embeddings_train.pt")
     rows = [json.loads(line) for line in (data / "routing_train.jsonl").read_text().splitlines() if line]
     lookup = dict(zip(train_queries, train_vectors, strict=True))
     heldout: list[str] = []
@@ -132,7 +137,8 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
         heldout_vectors = embed_texts(heldout, encoder=encoder)
         np.save(out / "embeddings_heldout.npy", heldout_vectors)
         lookup.update(zip(heldout, heldout_vectors, strict=True))
-    _patch_embedding(lookup, encoder)
+    if library:
+        _patch_embedding(lookup, encoder)
     dim = int(train_vectors.shape[1])
     candidates = list(dict.fromkeys(r["model_name"] for r in rows))
     report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "encoder": encoder,
