@@ -71,7 +71,9 @@ def main() -> None:
         rows = []
         for dial in DIALS:
             strategy = cls.load(artifact, StrategySettings(args=dial))
-            chosen = np.array([train.models.index(strategy.select_vector(v, train.models).model) for v in vectors])
+            decisions = [strategy.select_vector(v, train.models, strategy.recall.lookup(q))  # as served
+                         for q, v in zip(test.queries, vectors, strict=True)]
+            chosen = np.array([train.models.index(d.model) for d in decisions])
             got, got_cost = quality[np.arange(len(chosen)), chosen], cost[np.arange(len(chosen)), chosen]
             cells = [", ".join(f"{k}={v}" for k, v in dial.items()) or "default (best quality)",
                      f"{strategy.cost_weight:.4f}",

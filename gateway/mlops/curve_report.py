@@ -18,7 +18,7 @@ import numpy as np
 from gateway.mlops.dataset import RoutingDataset
 from gateway.mlops.evaluate import task_mean
 from gateway.mlops.quality_router import route
-from gateway.routing.strategies.quality_dial import QualityDialStrategy, unit_rows
+from gateway.routing.strategies.quality_dial import QualityDialStrategy
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def heldout_curve(strategy: QualityDialStrategy, dataset: RoutingDataset, vector
     quality = np.nan_to_num(dataset.quality, nan=0.0)[:, columns]
     cost = np.nan_to_num(dataset.cost, nan=0.0)[:, columns]
     best = list(strategy.candidates).index(best_single)
-    predicted = strategy.predicted_quality(unit_rows(vectors))
+    predicted = strategy.predicted_for(dataset.queries, vectors)  # training queries: recalled
     rows = np.arange(len(dataset))
     base_quality = task_mean(quality[:, best], dataset.tasks)[0]
     base_cost = task_mean(cost[:, best], dataset.tasks)[0]

@@ -29,6 +29,7 @@ from gateway.routing import artifact as fmt
 from gateway.routing.strategies.quality import QualityStrategy, predict
 from gateway.routing.strategies.quality_dial import BEST_QUALITY, dial_point, unit_rows, utilities
 from gateway.routing.strategies.quality_mlp import LogisticQualityStrategy, MLPQualityStrategy, predict_mlp
+from gateway.routing.strategies.recall import KEYS, QUALITY, Recall, recall_arrays, with_recalled
 
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 48)])
 # the operator's cost budgets the curve's overall score averages over
@@ -139,9 +140,14 @@ class QualityTraining:
     cost_weight: float  # lambda at the artifact's default dial
     candidates: list[str]
 
-    def choose(self, vectors: np.ndarray) -> list[str]:
-        """The candidate the trainer's own model picks per query at the default dial (parity reference)."""
+    def choose(self, vectors: np.ndarray, queries: Sequence[str] | None = None) -> list[str]:
+        """The candidate the trainer's own model picks per query at the default dial (parity reference);
+        with `queries`, a training query is routed by its observed quality (`recall.py`), as served."""
         predicted = _predict(self.kind, self.arrays, self.params, unit_rows(vectors))
+        if queries is not None:
+            recall = Recall(self.arrays[KEYS], self.arrays[QUALITY])
+            predicted = np.stack([with_recalled(row, recall.lookup(q)) for q, row in zip(queries, predicted,
+                                                                                          strict=True)])
         return [self.candidates[i] for i in route(predicted, self.model_cost, self.cost_weight)]
 
 
@@ -183,7 +189,7 @@ def train_quality_router(dataset: RoutingDataset, vectors: np.ndarray, encoder=N
     cv, choice = max(scored, key=lambda s: s[0].rank())
     (params, arrays), = _fit(kind, units, quality, cell_weight, choice, seed)
     arrays = {**arrays, "model_cost": model_cost, "curve_lambda": cv.lambdas, "curve_quality": cv.quality,
-              "curve_cost": cv.cost}
+              "curve_cost": cv.cost, **recall_arrays(dataset.queries, dataset.quality)}
     spec = fmt.EmbeddingSpec()
     files_arrays = dict(arrays)
     if "embeddings" in files_arrays:  # the values are float32 already (see _fit): half the bytes

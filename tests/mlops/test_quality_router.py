@@ -3,6 +3,8 @@ training data only, their dial read at load time, the artifact choosing what the
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from gateway.routing.registry import StrategySettings
 from gateway.routing.runtime import build_strategy
 from gateway.routing.static_embedding import StaticEmbedder
 from gateway.routing.strategies.quality import QualityStrategy
-from gateway.routing.strategies.quality_dial import dial_point
+from gateway.routing.strategies.quality_dial import dial_point, unit_rows
 
 MODELS = ["cheap", "pricey"]
 
@@ -31,15 +33,16 @@ def encoder() -> StaticEmbedder:
     return StaticEmbedder(table, tokenizer.to_str())
 
 
-def _dataset(rng, n: int = 400) -> tuple[RoutingDataset, np.ndarray]:
+def _dataset(rng, n: int = 400, prefix: str = "q") -> tuple[RoutingDataset, np.ndarray]:
     """Two topics in 8-d: on topic A both models are right, on topic B only the pricey one is
-    (and the cheap one half the time). The pricey model costs 10x."""
+    (and the cheap one half the time). The pricey model costs 10x. Queries `<prefix><i>`."""
     topic = rng.integers(0, 2, size=n)
     centres = np.eye(8)[[0, 1]] * 3.0
     vectors = (centres[topic] + rng.normal(scale=0.5, size=(n, 8))).astype(np.float32)
     quality = np.stack([np.where(topic == 0, 1.0, (rng.random(n) < 0.5).astype(float)), np.ones(n)], axis=1)
     cost = np.tile([1.0, 10.0], (n, 1))
-    return RoutingDataset([f"q{i}" for i in range(n)], list(MODELS), quality, cost, np.full((n, 2), np.nan)), vectors
+    queries = [f"{prefix}{i}" for i in range(n)]
+    return RoutingDataset(queries, list(MODELS), quality, cost, np.full((n, 2), np.nan)), vectors
 
 
 # two grid points per predictor, small enough for make test
@@ -56,7 +59,7 @@ def training(request, encoder):
 @pytest.fixture(scope="module")
 def trained(training, tmp_path_factory):
     path = fmt.write_tar(training.files, tmp_path_factory.mktemp("quality") / "quality.tar")
-    return fmt.load_artifact(path), training.report, _dataset(np.random.default_rng(1))
+    return fmt.load_artifact(path), training.report, _dataset(np.random.default_rng(1), prefix="held-out ")
 
 
 def _strategy(artifact, args=None):
@@ -190,3 +193,72 @@ def test_the_heldout_curve_reports_every_lambda_with_paired_errors_and_the_dials
     files = write_curve_report(points, chosen, tmp_path, "q", "test curve")
     assert "**(dial)**" in files["markdown"].read_text()
     assert ET.parse(files["svg"]).getroot().tag.endswith("svg")
+
+
+# -- recall: a training query is routed by what was observed for it (recall.py) ---------------------------------
+
+def _topic_b_row_cheap_got_right(dataset: RoutingDataset, vectors: np.ndarray) -> int:
+    """A training row of topic B (where the cheap model is right only half the time) that it got right."""
+    return next(i for i in range(len(dataset)) if vectors[i, 1] > vectors[i, 0] and dataset.quality[i, 0] == 1.0)
+
+
+def test_a_training_query_goes_to_the_cheapest_model_observed_right_without_an_embedding(training, trained):
+    from gateway.routing.base import RoutingRequest
+
+    artifact = trained[0]
+    dataset, vectors = _dataset(np.random.default_rng(0))  # the training rows
+    row = _topic_b_row_cheap_got_right(dataset, vectors)
+    served = _strategy(artifact)
+    assert len(served.recall) == len(dataset)
+
+    def embed(text):
+        raise AssertionError("a fully observed training query needs no embedding")
+
+    recalled = asyncio.run(served.select(RoutingRequest(query=f"  {dataset.queries[row]}\n", embed=embed), MODELS))
+    assert recalled.model == "cheap" and recalled.detail["recalled"] is True
+    predicted = _strategy(artifact, {"recall_seen": False})
+    assert len(predicted.recall) == 0
+    unrecalled = asyncio.run(predicted.select(RoutingRequest(query=dataset.queries[row], vector=vectors[row]), MODELS))
+    assert unrecalled.model == "pricey" and unrecalled.detail["recalled"] is False  # topic B: the cheap one is a coin
+    # the trainer's own routing recalls the same way (the parity reference with query texts)
+    assert training.choose(vectors[row:row + 1], [dataset.queries[row]]) == ["cheap"]
+    assert training.choose(vectors[row:row + 1]) == ["pricey"]
+
+
+def test_a_partly_observed_training_query_keeps_the_prediction_where_nothing_was_observed(encoder, tmp_path):
+    dataset, vectors = _dataset(np.random.default_rng(0), n=60)
+    row = _topic_b_row_cheap_got_right(dataset, vectors)
+    dataset.quality[row, 1] = np.nan  # the pricey model never answered it
+    artifact = fmt.load_artifact(fmt.write_tar(train_quality_router(dataset, vectors, encoder=encoder,
+                                                                    grid=((10, 0.0),)).files, tmp_path / "q.tar"))
+    strategy = _strategy(artifact)
+    recalled = strategy.recall.lookup(dataset.queries[row])
+    assert recalled[0] == 1.0 and np.isnan(recalled[1])
+    both = strategy.predicted_for([dataset.queries[row]], vectors[row:row + 1])[0]
+    assert both[0] == 1.0
+    assert both[1] == pytest.approx(strategy.predicted_quality(unit_rows(vectors[row:row + 1]))[0, 1])
+
+
+def test_the_artifact_keeps_hashes_of_the_training_queries_not_their_text(encoder, tmp_path):
+    dataset, vectors = _dataset(np.random.default_rng(0), n=40, prefix="a secret prompt number ")
+    files = train_quality_router(dataset, vectors, encoder=encoder, grid=((10, 0.0),)).files
+    packed = fmt.write_tar(files, tmp_path / "q.tar").read_bytes()
+    assert b"secret prompt" not in packed
+    arrays = fmt.load_artifact(tmp_path / "q.tar").arrays
+    assert arrays["recall_keys"].shape == (40, 16) and arrays["recall_keys"].dtype == np.uint8
+
+
+def test_bad_recall_arrays_or_setting_are_refused_naming_them(encoder, tmp_path):
+    from gateway.errors import ArtifactError
+
+    dataset, vectors = _dataset(np.random.default_rng(0), n=40)
+    files = train_quality_router(dataset, vectors, encoder=encoder, grid=((10, 0.0),)).files
+    artifact = fmt.load_artifact(fmt.write_tar(files, tmp_path / "q.tar"))
+    with pytest.raises(ConfigError, match=r"routing_strategy_args\.recall_seen: value 'yes' must be true or false"):
+        QualityStrategy.load(artifact, StrategySettings(args={"recall_seen": "yes"}))
+    arrays = dict(artifact.arrays)
+    arrays["recall_quality"] = arrays["recall_quality"][:, :1]
+    bad = fmt.build_files(strategy=artifact.strategy, version="bad", candidates=list(artifact.candidates),
+                          arrays=arrays, params=artifact.params, embedding=artifact.embedding)
+    with pytest.raises(ArtifactError, match=r"array 'recall_quality' must be float of shape \(40, 2\)"):
+        QualityStrategy.load(fmt.load_artifact(fmt.write_tar(bad, tmp_path / "bad.tar")))

@@ -42,8 +42,8 @@ class QualityStrategy(QualityDialStrategy):
     arrays = ("embeddings", "quality", "quality_mean", *DIAL_ARRAYS)
     native_training = "gateway.mlops.quality_router:train_knn"
 
-    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0)):
-        super().__init__(artifact, dial)
+    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0), recall: bool = True):
+        super().__init__(artifact, dial, recall)
         where = artifact.source or "<artifact>"
         embeddings = c.array(artifact, "embeddings", 2, kind="f", dtype=np.float64)
         n, self.dim = embeddings.shape

@@ -18,6 +18,9 @@ most one of these in `routing_strategy_args`; a config hot reload re-reads it, n
   single model's quality);
 - `max_cost_ratio`: the best quality whose cost ratio stays within it (e.g. 0.6);
 - `cost_weight`: lambda itself.
+
+A query the router was trained on is routed by its observed quality (`recall.py`); `recall_seen:
+false` turns that off.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
 from gateway.routing.strategies import _common as c
+from gateway.routing.strategies.recall import Recall, with_recalled
 
 DIAL_KEYS = ("quality_target", "max_cost_ratio", "cost_weight")
 BEST_QUALITY = "best_quality"  # the default setting: no dial key given
 DIAL_ARRAYS = ("model_cost", "curve_lambda", "curve_quality", "curve_cost")
+ARG_DEFAULTS = {**dict.fromkeys(DIAL_KEYS), "recall_seen": True}  # every key routing_strategy_args may set
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
@@ -69,9 +74,17 @@ def dial_point(curve_lambda: np.ndarray, curve_quality: np.ndarray, curve_cost: 
     raise ValueError(setting)
 
 
+def read_recall(settings: StrategySettings | None, name: str) -> bool:
+    """`recall_seen` from `routing_strategy_args` (default true): a boolean."""
+    value = c.args(settings, name, ARG_DEFAULTS)["recall_seen"]
+    if not isinstance(value, bool):
+        raise ConfigError("<config>", f"{c.ARGS_KEY}.recall_seen", f"value {value!r} must be true or false")
+    return value
+
+
 def read_dial(settings: StrategySettings | None, name: str) -> tuple[str, float]:
     """The operator's dial from `routing_strategy_args`: at most one of DIAL_KEYS, a number >= 0."""
-    given = c.args(settings, name, dict.fromkeys(DIAL_KEYS))
+    given = c.args(settings, name, ARG_DEFAULTS)
     chosen = [key for key in DIAL_KEYS if given[key] is not None]
     if len(chosen) > 1:
         raise ConfigError("<config>", f"{c.ARGS_KEY}.{chosen[1]}",
@@ -88,7 +101,7 @@ class QualityDialStrategy(c.StrategyBase):
     #: "module:function" training it in numpy (gateway.mlops.quality_router); no llmrouter-lib equivalent
     native_training: str = ""
 
-    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0)):
+    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0), recall: bool = True):
         super().__init__(artifact.candidates, artifact)
         where = artifact.source or "<artifact>"
         self.model_cost = c.array(artifact, "model_cost", 1, (len(self.candidates),), dtype=np.float64)
@@ -107,11 +120,12 @@ class QualityDialStrategy(c.StrategyBase):
             self.expected = {"quality_ratio": round(float(curve_quality[point]), 4),
                              "cost_ratio": round(float(curve_cost[point]), 4)}
         self.dial = setting if setting == BEST_QUALITY else f"{setting}={value:g}"
+        self.recall = Recall.from_artifact(artifact, len(self.candidates)) if recall else Recall()
 
     @classmethod
     def load(cls, artifact: Artifact | None, settings: StrategySettings | None = None):
         artifact = c.check_artifact(artifact, cls.name)
-        strategy = cls(artifact, read_dial(settings, cls.name))
+        strategy = cls(artifact, read_dial(settings, cls.name), read_recall(settings, cls.name))
         c.check_embedding(artifact, strategy.dim)
         return strategy
 
@@ -119,12 +133,23 @@ class QualityDialStrategy(c.StrategyBase):
         """Per candidate, the predicted quality of the answer to `query` (a unit vector)."""
         raise NotImplementedError
 
-    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
-        return self.select_vector(c.query_vector(request, self.dim), available)
+    def predicted_for(self, queries: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """Per query (rows), each candidate's quality: recalled where observed, predicted elsewhere."""
+        predicted = self.predicted_quality(unit_rows(vectors))
+        return np.stack([with_recalled(row, self.recall.lookup(q)) for q, row in zip(queries, predicted, strict=True)])
 
-    def select_vector(self, query: np.ndarray, available: Sequence[str]) -> Decision:
+    async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
+        recalled = self.recall.lookup(request.query)
+        if recalled is not None and not np.isnan(recalled).any():  # all observed: no embedding needed
+            return self.select_vector(None, available, recalled)
+        return self.select_vector(c.query_vector(request, self.dim), available, recalled)
+
+    def select_vector(self, query: np.ndarray | None, available: Sequence[str],
+                      recalled: np.ndarray | None = None) -> Decision:
+        """The decision for a query vector; `recalled`: the query's observed quality row, if a training query."""
         mask = c.available_mask(self.candidates, available)
-        predicted = self.predicted_quality(unit_rows(query))
+        predicted = recalled if query is None else with_recalled(self.predicted_quality(unit_rows(query)), recalled)
         utility = utilities(predicted, self.model_cost, self.cost_weight)
         return c.decision(self.candidates, utility, c.best_available(utility, mask), mask, rule="quality-cost",
-                          dial=self.dial, cost_weight=round(self.cost_weight, 6), expected=self.expected)
+                          dial=self.dial, cost_weight=round(self.cost_weight, 6), expected=self.expected,
+                          recalled=recalled is not None)

@@ -36,8 +36,8 @@ class MLPQualityStrategy(QualityDialStrategy):
     #: how many layers the artifact may have (None: any)
     layer_count: int | None = None
 
-    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0)):
-        super().__init__(artifact, dial)
+    def __init__(self, artifact: Artifact, dial: tuple[str, float] = (BEST_QUALITY, 0.0), recall: bool = True):
+        super().__init__(artifact, dial, recall)
         where = artifact.source or "<artifact>"
         self.layers = c.mlp_layers(artifact)
         if self.layer_count is not None and len(self.layers) != self.layer_count:
