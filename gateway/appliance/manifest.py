@@ -58,7 +58,8 @@ Port = Annotated[int, AfterValidator(_port)]
 Address = Annotated[str, AfterValidator(_address)]
 NetworkCidr = Annotated[str, AfterValidator(_network)]
 DnsName = Annotated[str, AfterValidator(_dns)]
-Role = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer"]
+Role = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer", "trainer"]
+# `trainer` runs no service: it is a client (_check_trainers), like the `trainer` identity it holds.
 ServiceKind = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer", "ssh", "other"]
 # Kinds that are not host roles: every host may run them.
 _ROLELESS_KINDS = {"ssh", "other"}
@@ -333,6 +334,7 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
                 p.append((("clients", i, "hosts", j), f"unknown host {h!r}"))
     p += _check_fronts(m)
     p += _check_local_clients(m, clients)
+    p += _check_trainers(m, clients)
     for i, f in enumerate(m.flows):
         p += _check_flow(i, f, hosts, networks, services, clients)
     return p
@@ -421,4 +423,32 @@ def _check_local_clients(m: Manifest, clients: dict[str, Client]) -> list[tuple[
             p.append((("services", i, "max_request_size_mb"),
                       f"service {s.name!r} is {s.kind!r}: only a loadbalancer has a request body cap here "
                       "(a gateway's is general_settings.max_request_size_mb in its config)"))
+    return p
+
+
+def _check_trainers(m: Manifest, clients: dict[str, Client]) -> list[tuple[tuple, str]]:
+    """A trainer host reads the collector's trace files from its own disk and publishes to S3 as the
+    `trainer` identity: it needs the otelcol role, that identity, and S3 admitting it (a local client
+    on the S3 host, else a flow from the trainer host with identity trainer)."""
+    p: list[tuple[tuple, str]] = []
+    s3 = next((s for s in m.services if s.kind == "s3"), None)
+    for i, h in enumerate(m.hosts):
+        if "trainer" not in h.roles:
+            continue
+        where = ("hosts", i, "roles")
+        if "otelcol" not in h.roles:
+            p.append((where, f"host {h.name!r} has the role 'trainer' but not 'otelcol': the trainer reads the "
+                             "collector's trace files from its own disk"))
+        if "trainer" not in clients or h.name not in clients["trainer"].hosts:
+            p.append((where, f"host {h.name!r} has the role 'trainer': add a client 'trainer' held by it "
+                             "(its certificate publishes to S3)"))
+        if s3 is None:
+            p.append((where, f"host {h.name!r} has the role 'trainer' but the site has no s3 service to publish to"))
+        elif s3.host == h.name and "trainer" not in s3.local_clients:
+            p.append((where, f"host {h.name!r} has the role 'trainer': add 'trainer' to local_clients of "
+                             f"service {s3.name!r} on the same host"))
+        elif s3.host != h.name and not any(f.source == h.name and f.to == s3.name and f.identity == "trainer"
+                                           for f in m.flows):
+            p.append((where, f"host {h.name!r} has the role 'trainer': add a flow from {h.name!r} to "
+                             f"{s3.name!r} with identity 'trainer'"))
     return p
