@@ -34,11 +34,12 @@ from gateway.routing.artifact import Artifact
 from gateway.routing.base import Decision, RoutingRequest
 from gateway.routing.registry import StrategySettings
 from gateway.routing.strategies import _common as c
-from gateway.routing.strategies.recall import Recall, with_recalled
+from gateway.routing.strategies.recall import KEYS, QUALITY, Recall, with_recalled
 
 DIAL_KEYS = ("quality_target", "max_cost_ratio", "cost_weight")
 BEST_QUALITY = "best_quality"  # the default setting: no dial key given
-DIAL_ARRAYS = ("model_cost", "curve_lambda", "curve_quality", "curve_cost")
+# every quality router's arrays besides its predictor's: the dial's, and recall's (optional)
+DIAL_ARRAYS = ("model_cost", "curve_lambda", "curve_quality", "curve_cost", KEYS, QUALITY)
 ARG_DEFAULTS = {**dict.fromkeys(DIAL_KEYS), "recall_seen": True}  # every key routing_strategy_args may set
 
 
