@@ -63,9 +63,8 @@ class Material:
 
 
 def admitted(m: Manifest, front: str) -> str:
-    """The one identity the manifest admits to the front's service (single-node: one each)."""
-    (identity,) = admission.identities(m, m.service(FRONTS[front]))
-    return identity
+    """An identity the manifest admits to the front's service (the first; single-node's S3 also admits trainer)."""
+    return admission.identities(m, m.service(FRONTS[front]))[0]
 
 
 def not_admitted(m: Manifest, front: str) -> str:
