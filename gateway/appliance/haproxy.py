@@ -2,17 +2,19 @@
 
 HAProxy 2.6 (Debian 12) does both jobs (docs/adr/0005-haproxy.md):
 
-- a **TLS front** (tcp mode) per service whose software cannot check CRLs (tlsfront.py): client
-  certificate of the site CA that no CRL lists, then TLS to the real server on loopback;
+- a **TLS front** per service whose software cannot check CRLs (tlsfront.py): client certificate of the
+  site CA that no CRL lists, then TLS to the real server on loopback; tcp mode, except a gateway's front,
+  in http mode so that it speaks HTTP/2 and HTTP/1.1 to its clients (HTTP/1.1 to uvicorn);
 - the **load balancer** (http mode) on a host with a `loadbalancer` service: HTTPS for the users, then
   mTLS to each gateway's front with the `loadbalancer` identity, and active health checks of each
   gateway's `/health/readiness/dependencies` on that same mTLS path (client certificate, CA, CRLs):
   `fall` failed checks take a gateway out, `rise` passed checks put it back, without a reload.
 
-Every refusal is decided after the handshake by `tcp-request content reject` rules, before a byte reaches the
-server, so it is logged with the client's subject and OpenSSL's verify code: a certificate that failed
-verification, then an identity the manifest does not admit to that service (`Front.allowed`, admission.py).
-The balancer's `alpn` is one field (the HTTP/2 issue fills it).
+Every refusal is decided after the handshake, before a byte reaches the server, so it is logged with the
+client's subject and OpenSSL's verify code: a certificate that failed verification, then an identity the
+manifest does not admit to that service (`Front.allowed`, admission.py). TCP fronts decide it with
+`tcp-request content reject`; a gateway's front, in HTTP mode (h2 and HTTP/1.1 by ALPN), with
+`tcp-request session reject`, once per connection before any HTTP is read, logged by its `error-log-format`.
 """
 
 from __future__ import annotations
@@ -30,14 +32,26 @@ BALANCER_IDENTITY = "loadbalancer"
 READINESS_PATH = "/health/readiness/dependencies"
 MIB = 1024 * 1024
 # In the gateway's own 413 words (gateway/proxy/request_guard.py): one answer wherever the cap hits.
-TOO_LARGE = ('{"error":{"message":"Request body is larger than the limit of %s MB (the load balancer).",'
+TOO_LARGE = ('{"error":{"message":"Request body is larger than the limit of %s MB (%s).",'
              '"type":"invalid_request_error","param":null,"code":"request_too_large"}}')
+# The gateways' fronts: HTTP/2 and HTTP/1.1 to their clients; HTTP/1.1 to uvicorn (it has no h2).
+FRONT_ALPN = ("h2", "http/1.1")
+HTTP_FRONTS = "gateway-fronts"
 # Each gateway is also a `backup` server of this name (fail open when none passes its checks).
 FALLBACK_SUFFIX = "-fallback"
 # Fronts: what the handshake let through is judged here, so that a refusal is logged with its subject.
 # ssl_c_verify is OpenSSL's code: 23 revoked, 26 not for client authentication, 20 or 3 another CA.
 FRONT_LOG = ('"%ci:%cp -> %fi:%fp %ft %b/%s %Tw/%Tc/%Tt %B/%U %ts cert=%[ssl_c_used] verify=%[ssl_c_verify] '
              'subject=\\"%[ssl_c_s_dn(,0,rfc2253)]\\" serial=%[ssl_c_serial,hex]"')
+# A gateway's front (HTTP mode): one line per request, with the client certificate of its connection. A
+# connection refused by a `tcp-request session` rule never becomes a request: HAProxy logs it with the
+# error-log-format, `refused` and the same certificate fields (fc_err 0: no transport error, a rule).
+GATEWAY_FRONT_LOG = ('"%ci:%cp -> %fi:%fp %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc cert=%[ssl_c_used] '
+                     'verify=%[ssl_c_verify] subject=\\"%[ssl_c_s_dn(,0,rfc2253)]\\" serial=%[ssl_c_serial,hex] '
+                     '\\"%HM %HPO %HV\\""')
+GATEWAY_FRONT_ERROR_LOG = ('"%ci:%cp -> %fi:%fp %ft refused fc_err=%[fc_err] cert=%[ssl_c_used] '
+                           'verify=%[ssl_c_verify] subject=\\"%[ssl_c_s_dn(,0,rfc2253)]\\" '
+                           'serial=%[ssl_c_serial,hex]"')
 # No query strings in the log: prompts stay out of it (a body is never logged).
 BALANCER_LOG = ('"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq '
                 '\\"%HM %HPO %HV\\""')
@@ -137,23 +151,25 @@ def _tls(paths: Paths) -> str:
     return f"ca-file {certs}/ca-bundle.pem crl-file {certs}/crl-bundle.pem"
 
 
-def _admission(allowed: tuple[str, ...] | None) -> list[str]:
+def _admission(allowed: tuple[str, ...] | None, layer: str = "content") -> list[str]:
     """Reject, once the handshake is done, what it only let through to log: no certificate, one that failed
-    verification (revoked, wrong purpose, another CA), or an identity the front does not admit."""
+    verification (revoked, wrong purpose, another CA), or an identity the front does not admit. `layer`
+    "session" (HTTP mode): once per connection, before the HTTP layer reads anything ("content" rules run
+    there for each request)."""
+    rule = f"tcp-request {layer} reject"
     lines = [
         "    # The handshake lets every certificate through so that this refusal is logged with its subject;",
         "    # nothing reaches the server before it.",
-        "    tcp-request content reject unless { ssl_c_used } { ssl_c_verify 0 } { ssl_c_ca_err 0 } { ssl_c_err 0 }",
+        f"    {rule} unless {{ ssl_c_used }} {{ ssl_c_verify 0 }} {{ ssl_c_ca_err 0 }} {{ ssl_c_err 0 }}",
     ]
     if allowed is None:
         return lines
     if not allowed:
-        return lines + ["    # No flow and no local client names this service: nobody is admitted.",
-                        "    tcp-request content reject"]
+        return lines + ["    # No flow and no local client names this service: nobody is admitted.", f"    {rule}"]
     return lines + [
         "    # Only the identities of the manifest's flows to this service and its local clients (admission.py).",
         f"    acl admitted ssl_c_s_dn(CN) -m str {' '.join(allowed)}",
-        "    tcp-request content reject unless admitted",
+        f"    {rule} unless admitted",
     ]
 
 
@@ -170,18 +186,26 @@ def _listen(addresses: tuple[str, ...], paths: Paths) -> tuple[str, ...]:
 
 def _front(f: Front, paths: Paths) -> list[str]:
     certs = paths.cert_dir.rstrip("/")
+    defaults = HTTP_FRONTS if f.http else "tls-fronts"
+    alpn = f" alpn {','.join(FRONT_ALPN)}" if f.http else ""
+    http = [
+        *_body_cap(int(f.max_request_size_mb * MIB), "the TLS front of the gateway"),
+        "    http-request set-header X-Forwarded-Proto https",
+    ] if f.http else []
     return [
-        f"frontend {f.name} from tls-fronts",
+        f"frontend {f.name} from {defaults}",
         f"    # {f.name}: {f.why}; HAProxy checks the CRLs, {f.name} listens on {f.backend}.",
-        *(_bind(a, f.name, paths, client_certs=True) for a in _listen(f.listen, paths)),
+        *(_bind(a, f.name, paths, client_certs=True, extra=alpn) for a in _listen(f.listen, paths)),
         "    # While the real server refuses connections (stopped, restarting), new ones are refused before the",
         "    # handshake: a client sees a failed connection it may retry elsewhere (the load balancer does),",
         "    # not a TLS session that closes once its request was sent.",
         f"    tcp-request connection reject unless {{ nbsrv({f.name}) gt 0 }}",
-        *_admission(f.allowed),
+        *_admission(f.allowed, "session" if f.http else "content"),
+        *http,
         f"    default_backend {f.name}",
         "",
-        f"backend {f.name} from tls-fronts",
+        f"backend {f.name} from {defaults}",
+        *(["    # HTTP/1.1 to uvicorn (no ALPN offered: it has no HTTP/2), over TLS on loopback."] if f.http else []),
         "    # Out at the first refused connection, checked every second until it answers again.",
         f"    server {f.name} {f.backend} ssl crt {certs}/clients/{f.identity}.pem {_tls(paths)} verify required "
         f"verifyhost {f.server_name} sni str({f.server_name}) check check-sni {f.server_name} inter 5s downinter 1s "
@@ -189,8 +213,8 @@ def _front(f: Front, paths: Paths) -> list[str]:
     ]
 
 
-def _body_cap(limit: int) -> list[str]:
-    body = TOO_LARGE % f"{limit / MIB:g}"
+def _body_cap(limit: int, where: str = "the load balancer") -> list[str]:
+    body = TOO_LARGE % (f"{limit / MIB:g}", where)
     return [
         "    # The gateways' cap (the manifest's max_request_size_mb = general_settings.max_request_size_mb): a",
         "    # declared body over it never crosses to a gateway. Chunked bodies are counted by the gateway.",
@@ -215,9 +239,13 @@ def _balancer(b: Balancer, paths: Paths, checks: Checks) -> list[str]:
         "    timeout http-request 30s",
         "    timeout http-keep-alive 60s",
         f"    timeout check {checks.timeout}",
-        "    # Only a request that was not sent (connection refused, handshake failed) goes to another gateway;",
-        "    # one already sent is never replayed: a POST is not idempotent (tool calls through /mcp would repeat).",
-        "    retry-on conn-failure",
+        "    # Only a request that no gateway received goes to another gateway: one that could not be sent",
+        "    # (connection refused, handshake failed), or one a gateway's front closed without an answer (its",
+        "    # gateway was gone: the front's errorfile 503). A request a gateway received is never replayed: a",
+        "    # POST is not idempotent (tool calls through /mcp would repeat). Replays need the request in one",
+        "    # buffer (tune.bufsize, 16 kB): a larger one whose gateway just went gets the front's empty answer",
+        "    # as a 502.",
+        "    retry-on conn-failure empty-response",
         "    retries 3",
         "    option redispatch 1",
         "",
@@ -250,30 +278,60 @@ def _balancer(b: Balancer, paths: Paths, checks: Checks) -> list[str]:
     ]
 
 
+def _http_fronts() -> list[str]:
+    """The defaults of the gateways' fronts: HTTP mode, the balancer's timeouts for streamed answers."""
+    return [
+        f"defaults {HTTP_FRONTS}",
+        "    mode http",
+        "    log global",
+        "    load-server-state-from-file global",
+        f"    log-format {GATEWAY_FRONT_LOG}",
+        f"    error-log-format {GATEWAY_FRONT_ERROR_LOG}",
+        "    timeout connect 5s",
+        "    # Streamed answers may take minutes; the balancer keeps its connections to the fronts for reuse.",
+        "    timeout client 600s",
+        "    timeout server 600s",
+        "    timeout http-request 30s",
+        "    timeout http-keep-alive 60s",
+        "    # A real server on loopback that refuses a connection will not take the next try either.",
+        "    retries 0",
+        "    # When its gateway is gone (no server, or the connection to it refused), the request never reached it:",
+        "    # the front closes without an answer instead of its own 503, which the load balancer replays on",
+        "    # another gateway (retry-on empty-response). A gateway's own 503 is passed on as it is.",
+        "    errorfile 503 /dev/null",
+    ]
+
+
+def _tcp_fronts() -> list[str]:
+    """The defaults of the TCP fronts (Redis, S3, OTLP): long-lived pooled connections passed through."""
+    return [
+        "defaults tls-fronts",
+        "    mode tcp",
+        "    log global",
+        "    load-server-state-from-file global",
+        f"    log-format {FRONT_LOG}",
+        "    timeout connect 5s",
+        "    # Pooled clients (Redis, OTLP/gRPC, S3 keep-alive) hold idle connections; TCP keepalive reaps",
+        "    # peers that vanished.",
+        "    timeout client 24h",
+        "    timeout server 24h",
+        "    option clitcpka",
+        "    option srvtcpka",
+        "    # A real server on loopback that refuses a connection will not take the next try either: the",
+        "    # client learns at once.",
+        "    retries 0",
+    ]
+
+
 def render(fronts: list[Front], lb: Balancer | None, paths: Paths = Paths(), checks: Checks = Checks()) -> str:
     """The configuration body (no header): global, then the fronts and the load balancer."""
     out = _global(paths)
-    if fronts:
-        out += [
-            "",
-            "defaults tls-fronts",
-            "    mode tcp",
-            "    log global",
-            "    load-server-state-from-file global",
-            f"    log-format {FRONT_LOG}",
-            "    timeout connect 5s",
-            "    # Pooled clients (Redis, OTLP/gRPC, S3 keep-alive) hold idle connections; TCP keepalive reaps",
-            "    # peers that vanished.",
-            "    timeout client 24h",
-            "    timeout server 24h",
-            "    option clitcpka",
-            "    option srvtcpka",
-            "    # A real server on loopback that refuses a connection will not take the next try either: the",
-            "    # client learns at once.",
-            "    retries 0",
-        ]
-        for f in fronts:
-            out += ["", *_front(f, paths)]
+    if any(f.http for f in fronts):
+        out += ["", *_http_fronts()]
+    if any(not f.http for f in fronts):
+        out += ["", *_tcp_fronts()]
+    for f in fronts:
+        out += ["", *_front(f, paths)]
     if lb is not None:
         out += ["", *_balancer(lb, paths, checks)]
     return "\n".join(out) + "\n"
@@ -289,7 +347,8 @@ def config(m: Manifest, host: str, manifest_name: str, sha256: str, paths: Paths
     """The whole /etc/haproxy/haproxy.cfg of `host`."""
     fronts, lb = tlsfront.fronts(m, host), balancer(m, host)
     certs = paths.cert_dir.rstrip("/")
-    summary = [f"# {f.name} | front | {', '.join(f.listen)} | {f.backend} | CN={f.identity} | "
+    kinds = {f.name: "front (http: h2, http/1.1)" if f.http else "front" for f in fronts}
+    summary = [f"# {f.name} | {kinds[f.name]} | {', '.join(f.listen)} | {f.backend} | CN={f.identity} | "
                f"{', '.join(f.allowed or ()) or 'nobody'}" for f in fronts]
     if lb is not None:
         summary.append(f"# {lb.name} | load balancer | {', '.join(lb.listen)} | "

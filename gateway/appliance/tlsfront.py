@@ -5,6 +5,10 @@ port, requires a client certificate of the site CA that no CRL lists, and proxie
 server on loopback at its backend port, presenting its own identity (<service>-front). It admits only the
 identities admission.py names for the service. Clients keep the service's name, port and certificates; only
 the real server moves to the backend port.
+
+A gateway's front speaks HTTP (`http`): h2 and HTTP/1.1 to its clients by ALPN, HTTP/1.1 to uvicorn (which
+has no HTTP/2), with the same certificate, CRL and admission checks done once per connection after the
+handshake. The other fronts pass TCP through: their protocols (Redis, S3, OTLP) gain nothing from it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from gateway.appliance import admission, revocation
-from gateway.appliance.manifest import Manifest, Service
+from gateway.appliance.manifest import DEFAULT_MAX_REQUEST_SIZE_MB, Manifest, Service
 
 LOOPBACK = "127.0.0.1"
 SOFTWARE = "HAProxy"
@@ -32,6 +36,10 @@ class Front:
     # Client certificate CNs admitted (admission.py: the manifest's flows and local clients); empty: none.
     # None: any certificate of the site CA that no CRL lists (only for test rigs built by hand).
     allowed: tuple[str, ...] | None = None
+    # HTTP mode (a gateway's front): h2 and HTTP/1.1 to clients, HTTP/1.1 to the server; False: TCP passed on.
+    http: bool = False
+    # HTTP mode only: bodies declared larger are answered 413 here (the site's cap, as at the load balancer).
+    max_request_size_mb: float = DEFAULT_MAX_REQUEST_SIZE_MB
 
 
 def checked_by(s: Service) -> str:
@@ -59,6 +67,12 @@ def hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ipaddress.ip_address(address).version == 6 else f"{address}:{port}"
 
 
+def request_cap_mb(m: Manifest) -> float:
+    """The site's body cap: its load balancers' (the smallest if they differ), else the gateway's default."""
+    caps = [s.request_cap_mb for s in m.services if s.kind == "loadbalancer"]
+    return min(caps, default=DEFAULT_MAX_REQUEST_SIZE_MB)
+
+
 def fronts(m: Manifest, host: str) -> list[Front]:
     """The fronts of `host`, in manifest order."""
     return [
@@ -70,6 +84,8 @@ def fronts(m: Manifest, host: str) -> list[Front]:
             identity=revocation.front_identity(s.name),
             why=revocation.support(s.kind, s.software).how,
             allowed=admission.identities(m, s),
+            http=s.kind == "gateway",
+            max_request_size_mb=request_cap_mb(m),
         )
         for s in m.fronted_services(host)
     ]

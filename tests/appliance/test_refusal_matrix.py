@@ -7,6 +7,10 @@ The gateway, Redis, SeaweedFS (S3) and the project's OTLP receiver stand behind 
 PostgreSQL checks certificates itself, with the pg_hba.conf and pg_ident.conf the postgresql role renders
 from the same manifest. A front's refusal is proven by its log line (verify code, subject, no server,
 `PR`: refused by a tcp-request rule) and by what the client saw: the connection closed before any answer.
+The gateway's front speaks HTTP (h2 and HTTP/1.1): it refuses by a `tcp-request session` rule before any
+HTTP is read, so its proof is the connection's error-log line (`refused`, `fc_err=0`: no transport error,
+a rule) with the same verify code and subject, and its frontend's `dses` counter (sessions denied by
+`tcp-request session` rules) rising by one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ FRONT_LOG = {
     # verified, so only the identity ACL refused it
     "identity not allowed": 'cert=1 verify=0 subject="CN={other},O=Example Site"',
 }
+# Fronts in HTTP mode (tlsfront.Front.http): refused at the session layer, see the module's docstring.
+SESSION_REFUSAL = "refused fc_err=0 "
+HTTP_FRONTS = ("gateway",)
 # What PostgreSQL answers per refused cell (its TLS alert or its own error text).
 POSTGRESQL = {
     "no certificate": "connection requires a valid client certificate",
@@ -66,6 +73,8 @@ def expected_refusal(m, front: str, case: str) -> str:
     names = {"admitted": refusal.admitted(m, front), "other": refusal.not_admitted(m, front)}
     if front == "postgresql":
         return POSTGRESQL[case].format(**names)
+    if front in HTTP_FRONTS:
+        return SESSION_REFUSAL + FRONT_LOG[case].format(**names) + " dses+1"
     return FRONT_LOG[case].format(**names) + " <NOSRV> PR"
 
 
@@ -174,6 +183,7 @@ def test_refusal_matrix(front, case, site, fronts, pg, matrix_report):
     assert _call(front, port, material, material.presented(m, front, None), admitted) == answer
 
     mark = len(server.log().splitlines())
+    denied = server.frontend_counter(refusal.FRONTS[front], "dses") if front in HTTP_FRONTS else 0
     cert = material.presented(m, front, case)
     if front == "postgresql":
         import psycopg
@@ -181,6 +191,12 @@ def test_refusal_matrix(front, case, site, fronts, pg, matrix_report):
         with pytest.raises(psycopg.OperationalError) as exc:
             _call(front, port, material, cert, user)
         assert expected_refusal(m, front, case) in str(exc.value), str(exc.value)
+    elif front in HTTP_FRONTS:
+        _refused_at_front(front, port, material, cert, user)
+        name = refusal.FRONTS[front]
+        line = refusal.logged(server, rf"127\.0\.0\.1:{port} {name}~ {SESSION_REFUSAL}", mark)
+        assert FRONT_LOG[case].format(admitted=admitted, other=other) in line, line
+        assert server.frontend_counter(name, "dses") == denied + 1, server.command("show stat")
     else:
         _refused_at_front(front, port, material, cert, user)
         line = refusal.logged(server, rf"127\.0\.0\.1:{port} {refusal.FRONTS[front]}~ {refusal.FRONTS[front]}/<NOSRV> ",

@@ -110,6 +110,12 @@ class HAProxy:
         return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend and r["bck"] == "0"
                 and r["svname"] not in ("FRONTEND", "BACKEND")}
 
+    def frontend_counter(self, frontend: str, field: str) -> int:
+        """One counter of `frontend` from `show stat`, e.g. dses (sessions denied by tcp-request session)."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        (row,) = [r for r in rows if r["pxname"] == frontend and r["svname"] == "FRONTEND"]
+        return int(row[field] or 0)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -145,9 +151,10 @@ def process_tree_cpu(root: int) -> float:
 
 class Site:
     """Gateways behind HAProxy as on an appliance host: each gateway serves TLS on loopback behind its own
-    TLS front (client certificate of the site CA, CRLs), and the load balancer reaches every front with the
-    `loadbalancer` identity and checks each gateway's readiness that way. One HAProxy runs it all, as on a
-    single-node appliance; `url` is the load balancer (HTTPS, the site CA's `loadbalancer` certificate)."""
+    TLS front (client certificate of the site CA, CRLs, the `loadbalancer` identity; h2 and HTTP/1.1), and the
+    load balancer reaches every front with that identity and checks each gateway's readiness that way. One
+    HAProxy runs it all, as on a single-node appliance; `url` is the load balancer (HTTPS, the site CA's
+    `loadbalancer` certificate), `front_urls` the gateways' fronts."""
 
     def __init__(self, pki, gateway_ports: list[int], checks: haproxy.Checks | None = None):
         self.pki = pki
@@ -155,8 +162,10 @@ class Site:
         self.lb_port = free_port()
         self.url = f"https://127.0.0.1:{self.lb_port}"
         self.names = [f"gw{i}" for i in range(len(gateway_ports))]
+        # As generated for a gateway (tlsfront.fronts): HTTP mode (h2 and HTTP/1.1), admitting the balancer only.
         fronts = [Front(name=name, listen=(f"127.0.0.1:{fp}",), backend=f"127.0.0.1:{gp}", server_name="localhost",
-                        identity="gateway-front", why="uvicorn has no CRL option")
+                        identity="gateway-front", why="uvicorn has no CRL option", allowed=(haproxy.BALANCER_IDENTITY,),
+                        http=True)
                   for name, fp, gp in zip(self.names, front_ports, gateway_ports, strict=True)]
         lb = haproxy.Balancer("loadbalancer", (f"127.0.0.1:{self.lb_port}",), "loadbalancer.appliance.internal",
                               tuple(haproxy.Gateway(name, f"127.0.0.1:{fp}", "gateway.appliance.internal")
@@ -165,6 +174,7 @@ class Site:
         self.haproxy = HAProxy(lambda p: haproxy.render(fronts, lb, p, checks or haproxy.Checks()), pki.dir,
                                aliases={f"servers/{n}": "servers/gateway" for n in self.names})
         self.ports = [self.lb_port, *front_ports]
+        self.front_urls = [f"https://127.0.0.1:{fp}" for fp in front_ports]
         self.backend = "loadbalancer-gateways"
 
     def start(self) -> Site:
@@ -175,6 +185,13 @@ class Site:
         """What a user's client checks: the site CA (not the name: the test reaches it as 127.0.0.1)."""
         context = ssl.create_default_context(cafile=str(self.pki.ca))
         context.check_hostname = False
+        return context
+
+    def front_tls(self, identity: str = haproxy.BALANCER_IDENTITY) -> ssl.SSLContext:
+        """What a client of a gateway's front presents: a site client certificate (the balancer's by default)."""
+        context = self.client_tls()
+        clients = self.pki.dir / "clients"
+        context.load_cert_chain(str(clients / f"{identity}.chain.pem"), str(clients / f"{identity}.key"))
         return context
 
     def states(self) -> dict[str, str]:

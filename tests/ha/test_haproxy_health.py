@@ -145,7 +145,8 @@ def test_the_checks_present_the_loadbalancer_identity_and_a_revoked_one_is_refus
         mark = log_lines(site)
         site.haproxy.reload()
         wait_for(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN"}, 15, "both gateways out", site.states)
-        refused = [line for line in site.haproxy.log().splitlines()[mark:] if " gw0/<NOSRV> " in line]
+        # The front refuses the session (tcp-request session reject, before any HTTP): its error-log line.
+        refused = [line for line in site.haproxy.log().splitlines()[mark:] if " gw0~ refused fc_err=0 " in line]
         # 23: X509_V_ERR_CERT_REVOKED, logged with the subject that was refused.
         assert any('verify=23 subject="CN=loadbalancer,O=Example Site"' in line for line in refused), refused[-3:]
         # Failing open does not help a refused identity: the fronts refuse the fallback connections too.
