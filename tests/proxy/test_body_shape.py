@@ -62,9 +62,20 @@ def test_valid_or_otherwise_handled_bodies_pass(path, body):
         (b'{"prompt": {"a": 1}}', True),
         (b'{"model": "auto", "messages": [{"role": "user", "content": "say \\"content\\": 5"}]}', False),
         (b'{"messages": [{"content": [{"type": "text", "text": "hi"}]}], "input_type": 5}', False),
+        (b'{"messages": [{"role": "user", "\\u0063ontent": 5}]}', True),  # a key spelled with escapes
+        (b'{"\\u006dessages": 5}', True),
+        (b'{"messages": [{"role": "user", "content": "caf\\u00e9"}]}', True),  # parsed; no problem found
     ],
 )
 def test_only_bodies_with_a_suspect_key_and_value_are_parsed(raw, hit):
     assert suspect(raw) is hit
     if not hit:  # never a problem the parser would have found
         assert problem("/v1/chat/completions", json.loads(raw)) is None
+
+
+@pytest.mark.parametrize("raw, param", [
+    (b'{"messages": [{"role": "user", "\\u0063ontent": 5}]}', "messages[0].content"),
+    (b'{"\\u006dessages": 5}', "messages"),
+])
+def test_a_key_spelled_with_json_escapes_is_checked_like_the_plain_key(raw, param):
+    assert suspect(raw) and problem("/v1/chat/completions", json.loads(raw))[0] == param

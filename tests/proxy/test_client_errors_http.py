@@ -116,6 +116,17 @@ def test_a_field_of_the_wrong_type_is_400_not_500(gateway, path, body, param):
     assert err.value.status_code == 400 and err.value.code == "invalid_type" and err.value.param == param
 
 
+@pytest.mark.parametrize("raw, param", [
+    (b'{"model": "plain", "messages": [{"role": "user", "\\u0063ontent": 5}]}', "messages[0].content"),
+    (b'{"model": "plain", "\\u006dessages": 5}', "messages"),
+])
+def test_a_key_spelled_with_json_escapes_is_400_not_500(gateway, raw, param):
+    """LiteLLM 1.108.7 answers these with a 500 too; the quick scan must not miss the escaped key."""
+    response = post(gateway, "/v1/chat/completions", raw)
+    assert_openai_error(response, 400)
+    assert response.json()["error"]["code"] == "invalid_type" and response.json()["error"]["param"] == param
+
+
 def test_json_list_with_a_wrong_key_is_still_4xx(gateway):
     assert post(gateway, "/v1/chat/completions", b"[1, 2]", key="sk-wrong").status_code in (400, 401)
 
