@@ -302,6 +302,15 @@ def test_backup_destroy_and_restore_bring_back_the_same_data_certificates_and_ro
     print("day-two playbook times:", {k: f"{v:.0f} s" for k, v in times.items()})
 
 
+def test_a_patch_bundle_upgrades_haproxy_under_load_and_the_previous_bundle_rolls_it_back(installed, site, tmp_path):
+    """N+1 (HAProxy repacked at a higher version) then N again, with `--tags common` (tests/ansible/patch_bundle.py)."""
+    from tests.ansible.patch_bundle import patch_and_roll_back
+
+    node, _, _ = installed
+    figures = patch_and_roll_back(node, site, tmp_path)
+    print("patch bundle:", figures)
+
+
 # -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,174 @@
+"""A patch bundle on the site test's installed node (called from tests/ansible/test_site.py).
+
+Release N's apt repository is the build's (dist/apt/linux-amd64); N+1's is the same with HAProxy
+repacked under a higher version (`dpkg-deb`, as a security update would arrive) and the indexes made
+again the way bundle/apt/build-repo.sh makes them (same Origin, which the common role's pin names).
+Applying N+1 moves HAProxy to the new version and moves only HAProxy onto the new binary (a reload:
+its master re-executes itself and keeps the listeners); a second run changes nothing; applying N again
+brings N's version back. Routed completions go through the load balancer the whole time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from gateway.sums import write_sums
+from tests.ansible.outside import master_key, user_https
+from tests.ansible.playbook import REPO, run_playbook
+
+REPO_N = REPO / "dist/apt/linux-amd64"
+PACKAGE = "haproxy"
+BUMP = "+appliance.patch1"
+UNITS = ("haproxy", "postgresql@15-main", "redis-server", "seaweedfs", "gateway")
+LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
+
+
+def bumped_repository(out: Path) -> str:
+    """N's repository with PACKAGE at a higher version; returns that version."""
+    out.mkdir(parents=True)
+    for f in REPO_N.iterdir():
+        if f.suffix == ".deb" and not f.name.startswith(f"{PACKAGE}_"):
+            os.link(f, out / f.name)
+    [deb] = REPO_N.glob(f"{PACKAGE}_*.deb")
+    tree = out.parent / "unpacked-deb"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    control = tree / "DEBIAN/control"
+    version = re.search(r"^Version: (.+)$", control.read_text(), re.M).group(1) + BUMP
+    control.write_text(re.sub(r"^Version: .+$", f"Version: {version}", control.read_text(), flags=re.M))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree),
+                    str(out / f"{PACKAGE}_{version.split(':')[-1]}_amd64.deb")], check=True, capture_output=True)
+    shutil.rmtree(tree)
+    env = dict(os.environ, LC_ALL="C")
+    packages = subprocess.run(["dpkg-scanpackages", "--arch", "amd64", ".", "/dev/null"], cwd=out, env=env,
+                              capture_output=True, check=True).stdout
+    (out / "Packages").write_bytes(packages)
+    (out / "Packages.gz").write_bytes(subprocess.run(["gzip", "-9n"], input=packages, capture_output=True,
+                                                      check=True).stdout)
+    # apt refuses an index whose Origin or Label changed since the last update: keep build-repo.sh's.
+    release = subprocess.run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=gateway-appliance",
+                              "-o", "APT::FTPArchive::Release::Label=gateway appliance offline packages",
+                              "-o", "APT::FTPArchive::Release::Codename=bookworm",
+                              "-o", "APT::FTPArchive::Release::Architectures=amd64", "release", "."],
+                             cwd=out, env=env, capture_output=True, check=True).stdout
+    (out / "Release").write_bytes(release)
+    write_sums(out)
+    return version
+
+
+def installed_version(node, package: str = PACKAGE) -> str:
+    out = node.exec(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def main_pids(node) -> dict[str, str]:
+    out = node.exec(["systemctl", "show", "-p", "MainPID", "--value", *UNITS], capture_output=True, text=True,
+                    check=True)
+    return dict(zip(UNITS, out.stdout.split(), strict=True))
+
+
+def apply(site: Path, node, apt_dir: Path):
+    """The common role, which does the patching, against `apt_dir` (the tags keep CI time down; install.sh
+    runs the whole site.yml, whose other roles change nothing here)."""
+    return run_playbook(site, node, "--tags", "common", extra=["-e", f"appliance_apt_dir={apt_dir}"])
+
+
+def haproxy_processes(node) -> dict[str, str]:
+    """PID -> the binary each HAProxy process runs ("... (deleted)" while one runs a replaced file)."""
+    out = node.exec(["sh", "-c", "for p in $(pgrep -x haproxy); do echo $p $(readlink /proc/$p/exe); done"],
+                    capture_output=True, text=True, check=True)
+    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+
+
+def wait_for_old_workers(node, seconds: float = 30) -> dict[str, str]:
+    """After a reload the old worker finishes its sessions and exits; then none runs a replaced binary."""
+    deadline = time.monotonic() + seconds
+    while True:
+        procs = haproxy_processes(node)
+        if procs and not any(exe.endswith("(deleted)") for exe in procs.values()):
+            return procs
+        assert time.monotonic() < deadline, procs
+        time.sleep(0.5)
+
+
+class Load:
+    """Routed completions through the load balancer, one after another, until the block ends."""
+
+    def __init__(self, node, site: Path):
+        self.node, self.site, self.key = node, site, master_key(site)
+        self.results: list[tuple[float, int | str]] = []  # (seconds since start, status or error)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            answer = user_https(self.node, self.site, "/v1/chat/completions",
+                                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, key=self.key)
+            self.results.append((round(time.monotonic() - t0, 1), answer.get("status") or answer.get("error", "?")))
+            self._stop.wait(LOAD_PAUSE)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def summary(self) -> dict:
+        failed = [(t, what) for t, what in self.results if what != 200]
+        return {"requests": len(self.results), "failed": len(failed),
+                "failures": dict(Counter(str(what) for _, what in failed)),
+                "failed_at_seconds": [t for t, _ in failed][:20],
+                "duration_seconds": self.results[-1][0] if self.results else 0}
+
+
+def _timed(site: Path, node, apt_dir: Path):
+    t0 = time.monotonic()
+    run = apply(site, node, apt_dir)
+    return run, round(time.monotonic() - t0, 1)
+
+
+def patch_and_roll_back(node, site: Path, tmp: Path) -> dict:
+    """N -> N+1 -> N+1 again -> N on the installed node, under load; returns the figures."""
+    version_n = installed_version(node)
+    version_n1 = bumped_repository(tmp / "apt-n1")
+    figures: dict = {"version_n": version_n, "version_n1": version_n1}
+    with Load(node, site) as load:
+        time.sleep(2)  # a few answers before the first run: the loop itself works
+        before, haproxy_before = main_pids(node), haproxy_processes(node)
+
+        patched, figures["patch_seconds"] = _timed(site, node, tmp / "apt-n1")
+        assert patched.returncode == 0, patched.tail()
+        assert installed_version(node) == version_n1
+        after = wait_for_old_workers(node)
+        assert set(after) != set(haproxy_before), (haproxy_before, after)  # new workers on the new binary
+        pids = main_pids(node)
+        assert {u: pids[u] for u in UNITS if u != "haproxy"} == {u: before[u] for u in UNITS if u != "haproxy"}
+        assert pids["haproxy"] == before["haproxy"]  # a reload: the same master, re-executed
+        figures["patch_changed"] = patched.recap["node1"]["changed"]
+
+        again, figures["second_run_seconds"] = _timed(site, node, tmp / "apt-n1")
+        assert again.returncode == 0, again.tail()
+        assert again.recap["node1"]["changed"] == 0, again.changed_tasks()
+        assert main_pids(node) == pids
+
+        back, figures["rollback_seconds"] = _timed(site, node, REPO_N)
+        assert back.returncode == 0, back.tail()
+        assert installed_version(node) == version_n, "the rollback left N+1's version"
+        wait_for_old_workers(node)
+        rolled = main_pids(node)
+        assert {u: rolled[u] for u in UNITS if u != "haproxy"} == {u: before[u] for u in UNITS if u != "haproxy"}
+        figures["rollback_changed"] = back.recap["node1"]["changed"]
+        time.sleep(2)
+    figures["load"] = load.summary()
+    assert figures["load"]["requests"] > 20, figures
+    assert figures["load"]["failed"] == 0, figures  # nothing restarted a gateway: not one may fail
+    return figures
