@@ -1,13 +1,15 @@
-"""HTTP/2 vs HTTP/1.1 from the users to the load balancer, in the same run, same gateway behind it.
+"""HTTP/2 vs HTTP/1.1 at the load balancer and at the gateway's own TLS front, in the same run, same
+gateway behind them.
 
     .venv/bin/python -m bench.http2 [--requests 300] [--concurrency 8] [--rounds 3]
 
 One `gateway serve` over HTTPS (fake upstream), behind its TLS front and the load balancer, both from
-the generated HAProxy configuration (`alpn h2,http/1.1`); HAProxy speaks HTTP/1.1 to the gateway
-either way. Rounds alternate between an HTTP/1.1 client (a pool of up to `concurrency` keep-alive
-connections) and an HTTP/2 client (one connection, streams multiplexed), so whatever else the machine
-does affects both alike. Reported per protocol: req/s, p50/p99 latency, HAProxy CPU per request,
-connections the client opened; and the h2/h1 ratios.
+the generated HAProxy configuration (`alpn h2,http/1.1` on both); HAProxy speaks HTTP/1.1 to the
+gateway either way. The front is reached with the balancer's client certificate, as the balancer does.
+Rounds alternate between an HTTP/1.1 client (a pool of up to `concurrency` keep-alive connections) and
+an HTTP/2 client (one connection, streams multiplexed), at each listener, so whatever else the machine
+does affects all alike. Reported per listener and protocol: req/s, p50/p99 latency, HAProxy CPU per
+request, connections the client opened; and the h2/h1 ratios per listener.
 """
 
 from __future__ import annotations
@@ -74,16 +76,20 @@ def main() -> None:
     try:
         gw.wait_ready(probe=lambda: https_ready(gw, pki))
         site = Site(pki, [gw.port]).start()
-        tls = site.client_tls()
-        for http2 in (False, True):  # warm both paths (first requests are slower: lazy imports, pools)
-            asyncio.run(load(site.url, tls, http2, 20, args.concurrency))
-        results: dict[str, dict] = {"HTTP/1.1": {"lat": [], "wall": 0.0, "cpu": 0.0, "conns": 0},
-                                    "HTTP/2": {"lat": [], "wall": 0.0, "cpu": 0.0, "conns": 0}}
+        targets = {"load balancer": (site.url, site.client_tls()),
+                   "gateway front": (site.front_urls[0], site.front_tls())}
+        for url, tls in targets.values():
+            for http2 in (False, True):  # warm every path (first requests are slower: lazy imports, pools)
+                asyncio.run(load(url, tls, http2, 20, args.concurrency))
+        runs = [(where, name, http2) for where in targets for name, http2 in (("HTTP/1.1", False), ("HTTP/2", True))]
+        results: dict[tuple[str, str], dict] = {(w, n): {"lat": [], "wall": 0.0, "cpu": 0.0, "conns": 0}
+                                                for w, n, _ in runs}
         for _ in range(args.rounds):
-            for name, http2 in (("HTTP/1.1", False), ("HTTP/2", True)):
+            for where, name, http2 in runs:
+                url, tls = targets[where]
                 cpu0 = site.haproxy.cpu_seconds()
-                lat, wall, conns = asyncio.run(load(site.url, tls, http2, args.requests, args.concurrency))
-                r = results[name]
+                lat, wall, conns = asyncio.run(load(url, tls, http2, args.requests, args.concurrency))
+                r = results[(where, name)]
                 r["cpu"] += site.haproxy.cpu_seconds() - cpu0
                 r["lat"] += lat
                 r["wall"] += wall
@@ -94,18 +100,20 @@ def main() -> None:
         gw.stop()
         upstream.stop()
     rows, summary = [], {}
-    for name, r in results.items():
+    for (where, name), r in results.items():
         p = percentiles(r["lat"])
         rps = len(r["lat"]) / r["wall"]
         cpu_ms = 1000 * r["cpu"] / len(r["lat"])
-        summary[name] = (rps, p["p50"], p["p99"], cpu_ms)
-        rows.append([name, len(r["lat"]), f"{rps:.1f}", f"{p['p50']:.1f}", f"{p['p99']:.1f}", f"{cpu_ms:.2f}",
-                     r["conns"] // args.rounds])
-    h1, h2 = summary["HTTP/1.1"], summary["HTTP/2"]
-    print(markdown_table(["client to balancer", "requests", "req/s", "p50 ms", "p99 ms", "HAProxy CPU ms/req",
-                          "connections per round"], rows))
-    print(f"\nh2/h1: req/s x{h2[0] / h1[0]:.2f}, p50 x{h2[1] / h1[1]:.2f}, p99 x{h2[2] / h1[2]:.2f}, "
-          f"HAProxy CPU per request x{h2[3] / h1[3]:.2f} (concurrency {args.concurrency}, {args.rounds} rounds)")
+        summary[(where, name)] = (rps, p["p50"], p["p99"], cpu_ms)
+        rows.append([where, name, len(r["lat"]), f"{rps:.1f}", f"{p['p50']:.1f}", f"{p['p99']:.1f}",
+                     f"{cpu_ms:.2f}", r["conns"] // args.rounds])
+    print(markdown_table(["listener", "client protocol", "requests", "req/s", "p50 ms", "p99 ms",
+                          "HAProxy CPU ms/req", "connections per round"], rows))
+    print()
+    for where in dict.fromkeys(w for w, _ in summary):
+        h1, h2 = summary[(where, "HTTP/1.1")], summary[(where, "HTTP/2")]
+        print(f"{where} h2/h1: req/s x{h2[0] / h1[0]:.2f}, p50 x{h2[1] / h1[1]:.2f}, p99 x{h2[2] / h1[2]:.2f}, "
+              f"HAProxy CPU per request x{h2[3] / h1[3]:.2f} (concurrency {args.concurrency}, {args.rounds} rounds)")
 
 
 if __name__ == "__main__":
