@@ -373,3 +373,101 @@ def test_a_config_that_sets_an_owned_key_fails_the_play_naming_it_and_the_old_on
                         {"model": "auto", "messages": [{"role": "user", "content": "still the operator's config?"}]},
                         key=master_key(site))
     assert answer["status"] == 200 and answer["json"]["choices"][0]["message"]["content"] == GREETING, answer
+
+
+# -- The MLOps loop on the installed site (#18): the trainer host role, last (it switches the router) ------------
+
+TRACES = "/var/lib/otelcol/traces.json"
+
+
+def _train_on_the_node(node, truth: dict, run: str) -> float:
+    """The collector's trace file with `truth`'s labels, then the trainer's unit (what its timer starts);
+    returns the wall time at which the unit finished (it publishes last)."""
+    from tests.ansible.trainer_traces import trace_lines
+
+    text = "\n".join(trace_lines(truth, run)) + "\n"
+    wrote = node.exec(["sh", "-c", f"mkdir -p /var/lib/otelcol && cat > {TRACES} && chmod 0644 {TRACES}"],
+                      input=text, capture_output=True, text=True)
+    assert wrote.returncode == 0, wrote.stderr
+    started = time.monotonic()
+    out = node.exec(["systemctl", "start", "gateway-trainer.service"], capture_output=True, text=True, timeout=1200)
+    done = time.monotonic()
+    journal = node.exec(["journalctl", "-u", "gateway-trainer.service", "--no-pager", "-n", "30"],
+                        capture_output=True, text=True).stdout
+    assert out.returncode == 0, out.stderr + journal
+    assert "published: " in journal and "published: no" not in journal, journal  # then the S3 ETag
+    print(f"trainer run {run}: {done - started:.1f} s")
+    return done
+
+
+def _status(node, site) -> dict:
+    status = user_https(node, site, "/hot-reload/status", key=master_key(site))
+    assert status["status"] == 200, status
+    return next(iter(status["json"]["model_groups"].values()))
+
+
+def _ask_code(node, site, i: int) -> dict:
+    # a new prompt each time: the site's Redis response cache would answer a repeated one
+    prompt = f"Write a Python function that parses a date, #{i}"
+    return user_https(node, site, "/v1/chat/completions", key=master_key(site),
+                      body={"model": "auto", "messages": [{"role": "user", "content": prompt}]})
+
+
+@pytest.fixture(scope="module")
+def trained_site(operator_site, site):
+    """The trainer's first run publishes a quality router (every label says demo-large); site.yml then
+    switches the operator's gateway to llmrouter-quality, which serves it from S3."""
+    from tests.ansible.operator_config import operator_args
+    from tests.ansible.trainer_traces import FIRST
+
+    node, _, _ = operator_site
+    _train_on_the_node(node, FIRST, "first")
+    args = operator_args(site.parent / "operator") + ["-e", "gateway_routing_strategy=llmrouter-quality"]
+    switched = run_playbook(site, node, extra=args)
+    assert switched.returncode == 0, switched.tail()
+    return node
+
+
+def test_the_trainer_is_installed_non_root_on_a_timer_with_its_own_identity(trained_site):
+    node = trained_site
+    script = ("systemctl is-enabled gateway-trainer.timer; systemctl is-active gateway-trainer.timer; "
+              "systemctl show -p User --value gateway-trainer.service; "
+              "stat -c '%a %U' /etc/gateway-trainer/tls/client.key /etc/gateway-trainer/trainer.env; "
+              "/opt/trainer/venv/bin/python -c 'from cryptography import x509; print(x509.load_pem_x509_certificate("
+              "open(\"/etc/gateway-trainer/tls/client.chain.pem\", \"rb\").read()).subject.rfc4514_string())'; "
+              "/opt/trainer/venv/bin/python -c 'import importlib.util as u; print(u.find_spec(\"torch\"))'")
+    out = node.exec(["sh", "-c", script], capture_output=True, text=True)
+    lines = out.stdout.split("\n")
+    assert lines[:5] == ["enabled", "active", "trainer", "600 trainer", "640 root"], out.stdout + out.stderr
+    assert "CN=trainer" in lines[5].split(","), lines[5]
+    assert lines[6] == "None", lines[6]  # no torch: the quality routers train in numpy
+
+
+def test_a_trainer_run_publishes_and_the_gateway_hot_reloads_it_while_answers_keep_flowing(trained_site, site):
+    from tests.ansible.trainer_traces import SECOND
+
+    node = trained_site
+    before = _status(node, site)
+    assert before["strategy"] == "llmrouter-quality", before
+    first = _ask_code(node, site, 0)
+    assert first["status"] == 200, first
+    assert first["headers"].get("x-gateway-routed-model") == "demo-large", first["headers"]  # the first truth
+
+    published = _train_on_the_node(node, SECOND, "second")  # a code specialist now
+    sha = node.exec(["sha256sum", "/var/lib/gateway-trainer/work/artifacts/quality.tar"],
+                    capture_output=True, text=True).stdout.split()[0]
+    answers, routed_new, i = [], None, 0
+    while time.monotonic() - published < 120:
+        i += 1
+        answer = _ask_code(node, site, i)
+        answers.append(answer["status"])
+        if answer["headers"].get("x-gateway-routed-model") == "demo-coder":
+            routed_new = time.monotonic()
+            break
+        time.sleep(0.2)
+    assert routed_new is not None, f"no decision by the new router within 120 s; {_status(node, site)}"
+    assert set(answers) == {200}, answers  # routed answers kept flowing through the reload
+    after = _status(node, site)
+    assert after["sha256"] == sha and after["sha256"] != before["sha256"], (before, after)
+    print(f"publish -> first routed decision by the new artifact: {routed_new - published:.1f} s "
+          f"({len(answers)} answers, all 200; reload interval 30 s)")
