@@ -78,7 +78,7 @@ def test_a_hand_built_front_without_a_list_admits_any_verified_identity():
     "service, local, problem",
     [
         ("redis", ["nobody"], "services[3].local_clients[0]: unknown client identity 'nobody' "
-                              "(clients: gateway, loadbalancer)"),
+                              "(clients: gateway, loadbalancer, trainer)"),
         ("loadbalancer", ["gateway"], "services[0].local_clients[0]: service 'loadbalancer' is 'tls', not mtls: "
                                       "no client identities"),
     ],

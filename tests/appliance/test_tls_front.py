@@ -100,7 +100,7 @@ def test_a_client_may_not_take_a_front_identity():
     data = _single()
     data["clients"].append({"name": "redis-front", "hosts": ["node1"]})
     (problem,) = _errors(data)
-    assert problem.endswith("clients[2].name: 'redis-front' is the TLS front identity of service 'redis': rename it")
+    assert problem.endswith("clients[3].name: 'redis-front' is the TLS front identity of service 'redis': rename it")
 
 
 def test_every_front_gets_its_own_client_certificate(example, tmp_path):
