@@ -26,25 +26,36 @@ from tests.ansible.playbook import REPO, run_playbook
 REPO_N = REPO / "dist/apt/linux-amd64"
 PACKAGE = "haproxy"
 BUMP = "+appliance.patch1"
+PYTHON = ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal", "python3.11", "python3.11-venv")
 UNITS = ("haproxy", "postgresql@15-main", "redis-server", "seaweedfs", "gateway")
 LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
 
 
-def bumped_repository(out: Path) -> str:
-    """N's repository with PACKAGE at a higher version; returns that version."""
+def bumped_repository(out: Path, packages: tuple[str, ...] = (PACKAGE,)) -> str:
+    """N's repository with `packages` (one source package's binaries) at a higher version; returns it.
+
+    Exact-version relations between them (`python3.11 (= V)`) move to the new version too."""
     out.mkdir(parents=True)
+    debs = {p: REPO_N.glob(f"{p}_*.deb") for p in packages}
+    debs = {p: d for p, [d] in ((p, list(g)) for p, g in debs.items())}
     for f in REPO_N.iterdir():
-        if f.suffix == ".deb" and not f.name.startswith(f"{PACKAGE}_"):
+        if f.suffix == ".deb" and f not in debs.values():
             os.link(f, out / f.name)
-    [deb] = REPO_N.glob(f"{PACKAGE}_*.deb")
-    tree = out.parent / "unpacked-deb"
-    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
-    control = tree / "DEBIAN/control"
-    version = re.search(r"^Version: (.+)$", control.read_text(), re.M).group(1) + BUMP
-    control.write_text(re.sub(r"^Version: .+$", f"Version: {version}", control.read_text(), flags=re.M))
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree),
-                    str(out / f"{PACKAGE}_{version.split(':')[-1]}_amd64.deb")], check=True, capture_output=True)
-    shutil.rmtree(tree)
+    old = version = ""
+    for deb in debs.values():
+        tree = out.parent / "unpacked-deb"
+        subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+        control = tree / "DEBIAN/control"
+        text = control.read_text()
+        old = re.search(r"^Version: (.+)$", text, re.M).group(1)
+        version = old + BUMP
+        text = re.sub(r"^Version: .+$", f"Version: {version}", text, flags=re.M).replace(f"(= {old})", f"(= {version})")
+        control.write_text(text)
+        name = re.search(r"^Package: (.+)$", text, re.M).group(1)
+        arch = re.search(r"^Architecture: (.+)$", text, re.M).group(1)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree),
+                        str(out / f"{name}_{version.split(':')[-1]}_{arch}.deb")], check=True, capture_output=True)
+        shutil.rmtree(tree)
     env = dict(os.environ, LC_ALL="C")
     packages = subprocess.run(["dpkg-scanpackages", "--arch", "amd64", ".", "/dev/null"], cwd=out, env=env,
                               capture_output=True, check=True).stdout
@@ -73,10 +84,10 @@ def main_pids(node) -> dict[str, str]:
     return dict(zip(UNITS, out.stdout.split(), strict=True))
 
 
-def apply(site: Path, node, apt_dir: Path):
+def apply(site: Path, node, apt_dir: Path, tags: str = "common"):
     """The common role, which does the patching, against `apt_dir` (the tags keep CI time down; install.sh
     runs the whole site.yml, whose other roles change nothing here)."""
-    return run_playbook(site, node, "--tags", "common", extra=["-e", f"appliance_apt_dir={apt_dir}"])
+    return run_playbook(site, node, "--tags", tags, extra=["-e", f"appliance_apt_dir={apt_dir}"])
 
 
 def haproxy_processes(node) -> dict[str, str]:
@@ -130,9 +141,9 @@ class Load:
                 "duration_seconds": self.results[-1][0] if self.results else 0}
 
 
-def _timed(site: Path, node, apt_dir: Path):
+def _timed(site: Path, node, apt_dir: Path, tags: str = "common"):
     t0 = time.monotonic()
-    run = apply(site, node, apt_dir)
+    run = apply(site, node, apt_dir, tags)
     return run, round(time.monotonic() - t0, 1)
 
 
@@ -171,4 +182,44 @@ def patch_and_roll_back(node, site: Path, tmp: Path) -> dict:
     figures["load"] = load.summary()
     assert figures["load"]["requests"] > 20, figures
     assert figures["load"]["failed"] == 0, figures  # nothing restarted a gateway: not one may fail
+    return figures
+
+
+def _failure_windows(results: list[tuple[float, int | str]]) -> list[float]:
+    """Seconds from each first failure to the next success."""
+    spans, start = [], None
+    for t, what in results:
+        if what != 200 and start is None:
+            start = t
+        elif what == 200 and start is not None:
+            spans.append(round(t - start, 1))
+            start = None
+    return spans + ([round(results[-1][0] - start, 1)] if start is not None else [])
+
+
+def patch_the_gateways_python(node, site: Path, tmp: Path) -> dict:
+    """N -> N+1 with Debian's python3.11 packages bumped (the gateway's venv runs /usr/bin/python3.11), then
+    N again, with `--tags common,gateway`: the common role leaves the gateway running, the gateway play
+    restarts it (one host at a time) and waits for its readiness; nothing else restarts."""
+    version_n = installed_version(node, "python3.11")
+    version_n1 = bumped_repository(tmp / "apt-py", PYTHON)
+    figures: dict = {"version_n": version_n, "version_n1": version_n1}
+    with Load(node, site) as load:
+        time.sleep(2)
+        before = main_pids(node)
+        for step, apt_dir, version in (("patch", tmp / "apt-py", version_n1), ("rollback", REPO_N, version_n)):
+            run, figures[f"{step}_seconds"] = _timed(site, node, apt_dir, "common,gateway")
+            assert run.returncode == 0, run.tail()
+            assert installed_version(node, "python3.11") == version
+            assert any(t.startswith("TASK [Restart it]") for t in run.changed_tasks()), run.changed_tasks()
+            pids = main_pids(node)
+            assert pids["gateway"] != before["gateway"], f"{step}: the gateway was not restarted"
+            assert {u: pids[u] for u in UNITS if u != "gateway"} == {u: before[u] for u in UNITS if u != "gateway"}
+            figures[f"{step}_changed"] = run.recap["node1"]["changed"]
+            before = pids
+        time.sleep(2)
+    figures["load"] = {**load.summary(), "failure_windows_seconds": _failure_windows(load.results)}
+    assert figures["load"]["requests"] > 20, figures
+    # One gateway: each restart is one outage window (no other gateway to take the requests), none else.
+    assert len(figures["load"]["failure_windows_seconds"]) <= 2, figures
     return figures

@@ -311,6 +311,14 @@ def test_a_patch_bundle_upgrades_haproxy_under_load_and_the_previous_bundle_roll
     print("patch bundle:", figures)
 
 
+def test_a_patch_of_the_gateways_python_restarts_the_gateway_alone_and_rolls_back(installed, site, tmp_path):
+    """N+1 with Debian's python3.11 bumped, then N, with `--tags common,gateway` (tests/ansible/patch_bundle.py)."""
+    from tests.ansible.patch_bundle import patch_the_gateways_python
+
+    node, _, _ = installed
+    print("patch of the gateway's python:", patch_the_gateways_python(node, site, tmp_path))
+
+
 # -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
 
 @pytest.fixture(scope="module")
