@@ -13,6 +13,25 @@ EXAMPLES = REPO / "examples" / "appliance"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "appliance.yaml").exists())
 
 
+def single_node_data() -> dict:
+    """The single-node example's manifest as plain data, for a test to break one key of."""
+    import yaml
+
+    return yaml.safe_load((EXAMPLES / "single-node" / "appliance.yaml").read_text())
+
+
+def manifest_errors(data: dict) -> list[str]:
+    """The problems the loader reports for `data` (it must refuse it)."""
+    import yaml
+
+    from gateway.appliance.errors import ManifestError
+    from gateway.appliance.loader import parse
+
+    with pytest.raises(ManifestError) as exc:
+        parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
+    return exc.value.problems
+
+
 def require_tool(name: str, package: str) -> str:
     """Fails (never skips): a missing tool means the environment is wrong, not the test inapplicable."""
     path = shutil.which(name)

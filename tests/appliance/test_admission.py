@@ -14,10 +14,7 @@ from gateway.appliance.errors import ManifestError
 from gateway.appliance.generate import documents
 from gateway.appliance.loader import parse
 from tests.appliance.conftest import EXAMPLES
-
-
-def _single() -> dict:
-    return yaml.safe_load((EXAMPLES / "single-node" / "appliance.yaml").read_text())
+from tests.appliance.conftest import single_node_data as _single
 
 
 def test_ha_fronts_admit_exactly_the_identities_of_their_flows(example):

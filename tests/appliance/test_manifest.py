@@ -10,16 +10,8 @@ import yaml
 from gateway.appliance.errors import ManifestError
 from gateway.appliance.loader import SCHEMA_PATH, json_schema, load, parse
 from tests.appliance.conftest import EXAMPLE_NAMES, EXAMPLES
-
-
-def _single() -> dict:
-    return yaml.safe_load((EXAMPLES / "single-node" / "appliance.yaml").read_text())
-
-
-def _errors(data: dict) -> list[str]:
-    with pytest.raises(ManifestError) as exc:
-        parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
-    return exc.value.problems
+from tests.appliance.conftest import manifest_errors as _errors
+from tests.appliance.conftest import single_node_data as _single
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

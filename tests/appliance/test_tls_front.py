@@ -15,21 +15,12 @@ import yaml
 
 from gateway.appliance import haproxy, pki, revocation, tlsfront
 from gateway.appliance.audit import Listener, audit_listeners
-from gateway.appliance.errors import ManifestError
 from gateway.appliance.generate import documents
 from gateway.appliance.loader import parse
 from tests.appliance.conftest import EXAMPLE_NAMES, EXAMPLES, require_tool
+from tests.appliance.conftest import manifest_errors as _errors
+from tests.appliance.conftest import single_node_data as _single
 from tests.ha.haproxy import write_certs
-
-
-def _single() -> dict:
-    return yaml.safe_load((EXAMPLES / "single-node" / "appliance.yaml").read_text())
-
-
-def _errors(data: dict) -> list[str]:
-    with pytest.raises(ManifestError) as exc:
-        parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
-    return exc.value.problems
 
 
 def _service(data: dict, name: str) -> dict:

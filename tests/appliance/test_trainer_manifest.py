@@ -4,24 +4,14 @@ S3 admission and documents like any client."""
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from gateway.appliance import admission
-from gateway.appliance.errors import ManifestError
 from gateway.appliance.generate import documents
 from gateway.appliance.loader import load, parse
 from tests.appliance.conftest import EXAMPLES
-
-
-def _single() -> dict:
-    return yaml.safe_load((EXAMPLES / "single-node" / "appliance.yaml").read_text())
-
-
-def _errors(data: dict) -> list[str]:
-    with pytest.raises(ManifestError) as exc:
-        parse(yaml.safe_dump(data, sort_keys=False), "appliance.yaml")
-    return exc.value.problems
+from tests.appliance.conftest import manifest_errors as _errors
+from tests.appliance.conftest import single_node_data as _single
 
 
 def _s3(data: dict) -> dict:
