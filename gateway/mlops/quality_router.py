@@ -29,7 +29,7 @@ from gateway.routing import artifact as fmt
 from gateway.routing.strategies.quality import QualityStrategy, predict
 from gateway.routing.strategies.quality_dial import BEST_QUALITY, dial_point, unit_rows, utilities
 from gateway.routing.strategies.quality_mlp import LogisticQualityStrategy, MLPQualityStrategy, predict_mlp
-from gateway.routing.strategies.recall import KEYS, QUALITY, Recall, recall_arrays, with_recalled
+from gateway.routing.strategies.recall import KEYS, QUALITY, Recall, recall_arrays
 
 LAMBDAS = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 48)])
 # the operator's cost budgets the curve's overall score averages over
@@ -145,9 +145,7 @@ class QualityTraining:
         with `queries`, a training query is routed by its observed quality (`recall.py`), as served."""
         predicted = _predict(self.kind, self.arrays, self.params, unit_rows(vectors))
         if queries is not None:
-            recall = Recall(self.arrays[KEYS], self.arrays[QUALITY])
-            predicted = np.stack([with_recalled(row, recall.lookup(q)) for q, row in zip(queries, predicted,
-                                                                                          strict=True)])
+            predicted = Recall(self.arrays[KEYS], self.arrays[QUALITY]).apply(queries, predicted)
         return [self.candidates[i] for i in route(predicted, self.model_cost, self.cost_weight)]
 
 

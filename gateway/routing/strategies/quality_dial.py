@@ -136,8 +136,7 @@ class QualityDialStrategy(c.StrategyBase):
 
     def predicted_for(self, queries: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """Per query (rows), each candidate's quality: recalled where observed, predicted elsewhere."""
-        predicted = self.predicted_quality(unit_rows(vectors))
-        return np.stack([with_recalled(row, self.recall.lookup(q)) for q, row in zip(queries, predicted, strict=True)])
+        return self.recall.apply(queries, self.predicted_quality(unit_rows(vectors)))
 
     async def select(self, request: RoutingRequest, available: Sequence[str]) -> Decision:
         recalled = self.recall.lookup(request.query)

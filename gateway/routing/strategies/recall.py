@@ -88,6 +88,12 @@ class Recall:
         key = recall_key(text)
         return None if key is None else self.rows.get(key)
 
+    def apply(self, queries: Sequence[str], predicted: np.ndarray) -> np.ndarray:
+        """`predicted` (a row per query), with each training query's observed cells in place."""
+        if not self.rows:
+            return predicted
+        return np.stack([with_recalled(row, self.lookup(q)) for q, row in zip(queries, predicted, strict=True)])
+
 
 def with_recalled(predicted: np.ndarray, recalled: np.ndarray | None) -> np.ndarray:
     """The prediction, with every observed cell of the recalled row in its place."""
