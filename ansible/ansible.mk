@@ -12,7 +12,7 @@ $(ANSIBLE_VENV)/.installed: wheelhouse/locks/ansible-linux-$(HOST_ARCH).txt
 ansible-env: $(ANSIBLE_VENV)/.installed ## Ansible controller venv (ansible, ansible-lint) in $(BUILD_CACHE)/ansible-venv
 
 test-ansible: system-deps $(VENV)/.installed ansible-env lint-ansible ansible-wheelhouse apt-repo wheelhouse vendor ## boot Debian 12 containers: site.yml, then the bundle's offline install, upgrade, rollback (root)
-	GATEWAY_ANSIBLE=1 $(PY) -m pytest -q -p no:cacheprovider tests/ansible tests/bundle -m ansible
+	GATEWAY_ANSIBLE=1 $(PY) -m pytest -q -p no:cacheprovider --durations=15 tests/ansible tests/bundle -m ansible
 
 ansible-wheelhouse: $(TOOLS)/.installed ## the Ansible controller's wheels for $(ARCHES) (the bundle carries them)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build --set ansible $(addprefix linux-,$(ARCHES))
