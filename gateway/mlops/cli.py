@@ -73,12 +73,14 @@ def register(subparsers) -> argparse.ArgumentParser:
                        help="bench.mlops_llmrouter (default) or bench.mlops_routellm")
     bench.set_defaults(func=_bench, passthrough=True)
 
-    sink = sub.add_parser("otlp-sink", help="receive OTLP/HTTP traces on loopback and append them to a file",
-                          description="A minimal OTLP/HTTP traces receiver on 127.0.0.1 that writes what the "
-                                      "OpenTelemetry Collector's file exporter writes (one OTLP/JSON request per "
-                                      "line); the loop's `--traces otlp:FILE` reads it.")
-    sink.add_argument("--port", type=int, default=4318, help="loopback port (default: 4318, OTLP/HTTP's)")
-    sink.add_argument("--out", type=Path, required=True, metavar="FILE", help="the spans file (appended to)")
+    sink = sub.add_parser("otlp-sink", help="receive OTLP/HTTP into files, as the collector's file exporter",
+                          description="An OTLP/HTTP receiver that writes what the OpenTelemetry Collector's file "
+                                      "exporter writes (one OTLP/JSON request per line, a file per signal, rotated); "
+                                      "the loop's `--traces otlp:GLOB` reads it. Loopback plain HTTP, or any address "
+                                      "with mTLS from the site CA; no OTLP/gRPC.")
+    from gateway.mlops.otlp_sink import add_arguments
+
+    add_arguments(sink)
     sink.set_defaults(func=_otlp_sink)
     return parser
 
@@ -153,12 +155,13 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _otlp_sink(args: argparse.Namespace) -> int:
-    from gateway.mlops.otlp_sink import OtlpFileSink
+    from gateway.mlops.otlp_sink import build, serve
 
     try:
-        sink = OtlpFileSink(args.out, args.port)
+        sink = build(args)
+    except ValueError as exc:
+        raise GatewayError(str(exc)) from None
     except OSError as exc:
-        raise GatewayError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
-    print(f"OTLP/HTTP traces on {sink.endpoint}/v1/traces -> {args.out}", flush=True)
-    sink.server.serve_forever()
+        raise GatewayError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    serve(sink, args)
     return 0
