@@ -4,6 +4,8 @@
 #   make bundle BUNDLE_ARGS="--no-images --no-apt --no-vendor"   a lighter development bundle
 #   make bundle BUNDLE_DEPS=                  pack the build outputs already there, remake nothing
 #   make bundle BUNDLE_ARGS="--signing-key /media/key/ed25519.pem"   a site's own (offline) key
+#   make bundle BUNDLE_ARGS=--training        add the optional training component (~0.7 GB per arch):
+#                                             a trainer host then trains the library's routers offline
 BUNDLE_NAME := gateway-appliance
 BUNDLE_ARGS ?=
 BUNDLE_ARCH_SET := $(shell echo $(filter amd64,$(ARCHES)) $(filter arm64,$(ARCHES)) | tr ' ' -)
@@ -11,6 +13,7 @@ BUNDLE_FILE := dist/$(BUNDLE_NAME)-$(VERSION)-$(BUNDLE_ARCH_SET).tar.zst
 BUNDLE_PUBKEY := dist/$(BUNDLE_NAME)-$(VERSION).pub.pem
 # The targets that make the bundle's inputs; a part left out with --no-* is not made either.
 BUNDLE_DEPS ?= wheelhouse ansible-wheelhouse \
+	$(if $(findstring --training,$(BUNDLE_ARGS)),wheelhouse-training) \
 	$(if $(findstring --no-images,$(BUNDLE_ARGS)),,images) \
 	$(if $(findstring --no-apt,$(BUNDLE_ARGS)),,bundle-apt-repo) \
 	$(if $(findstring --no-vendor,$(BUNDLE_ARGS)),,vendor) \

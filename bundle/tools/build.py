@@ -1,7 +1,7 @@
 """Build the USB bundle for an air-gapped site: one signed, reproducible `.tar.zst` (`make bundle`).
 
     .venv/bin/python bundle/tools/build.py [--arch amd64 --arch arm64] [--no-images] [--no-apt]
-        [--no-vendor] [--signing-key PATH] [--out-dir DIST] [--zstd-level N] [input options]
+        [--no-vendor] [--training] [--signing-key PATH] [--out-dir DIST] [--zstd-level N] [input options]
 
 Writes DIST/<name>-<version>-<arches>.tar.zst (one top directory <name>-<version>/) and the public key
 DIST/<name>-<version>.pub.pem, which travels separately; its fingerprint is printed for comparison out
@@ -89,6 +89,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-images", action="store_true", help="leave the image archive out (a lighter dev bundle)")
     p.add_argument("--no-apt", action="store_true", help="leave the apt repositories out")
     p.add_argument("--no-vendor", action="store_true", help="leave the vendored artifacts out")
+    p.add_argument("--training", action="store_true", help="add the optional training component: the training "
+                   "wheelhouse (torch CPU, llmrouter-lib; ~0.7 GB per arch) a trainer host trains the library's "
+                   "routers with")
     p.add_argument("--signing-key", type=Path, help="Ed25519 private key, PEM (default "
                    "$BUILD_CACHE/bundle-signing/ed25519.pem, created if missing: a development key)")
     p.add_argument("--version", help="the bundle's version (default: [project] version in REPO/pyproject.toml); "
@@ -107,6 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--locks", type=Path, help="lock directory (default wheelhouse/locks)")
     g.add_argument("--ansible-wheelhouse", help="optional; the controller's Ansible wheels "
                    "(default wheelhouse/dist/ansible-linux-{arch}; required when given)")
+    g.add_argument("--training-wheelhouse", help="with --training: the training wheelhouse "
+                   "(default wheelhouse/dist/training-linux-{arch}, `make wheelhouse-training`)")
     g.add_argument("--image", type=Path, help="OCI archive (default dist/gateway-VERSION-oci.tar)")
     g.add_argument("--apt", help="flat apt repository (default dist/apt/linux-{arch})")
     g.add_argument("--vendor-dist", type=Path, help="vendored artifacts (default vendor/dist)")
@@ -139,6 +144,7 @@ def sources(args: argparse.Namespace, version: str) -> inputs.Sources:
         docs=args.docs or r / "docs",
         readme=args.readme or r / "README.md",
         install_sh=args.install_sh or r / "bundle/install.sh",
+        training_wheelhouse=args.training_wheelhouse or str(r / "wheelhouse/dist/training-linux-{arch}"),
     )
 
 
@@ -169,6 +175,8 @@ def make_sboms(args, plan: inputs.Plan, src: inputs.Sources, hashes: dict[str, s
              None) for a in arches]
     envs += [(f"python-ansible-linux-{a}", f"ansible-wheelhouse/linux-{a}", ("ansible.txt",),
               src.locks / f"ansible-linux-{a}.txt") for a in plan.ansible_wheelhouse_arches]
+    envs += [(f"python-training-linux-{a}", f"training-wheelhouse/linux-{a}", ("training.txt", "model.txt",
+              "gateway.txt"), None) for a in plan.training_arches]
     out: dict[str, bytes] = {}
     used = "builtin (bundle/tools/sbom.py)"
     for env, dest, names, fallback in envs:
@@ -220,6 +228,7 @@ def bundle_info(args, plan: inputs.Plan, arches, version: str, epoch: int, sbom_
         f"APT={part(not args.no_apt, '--no-apt')}",
         f"VENDOR={part(not args.no_vendor, '--no-vendor')}",
         f"ANSIBLE_WHEELHOUSE={' '.join(plan.ansible_wheelhouse_arches) or 'none (install.sh uses PATH)'}",
+        f"TRAINING={' '.join(plan.training_arches) or 'omitted (--training adds it)'}",
         *sbom_info,
     ]
     return ("\n".join(lines) + "\n").encode()
@@ -238,7 +247,8 @@ def build(args: argparse.Namespace) -> int:
 
     src = sources(args, version)
     sel = inputs.Selection(arches, not args.no_images, not args.no_apt, not args.no_vendor,
-                           ansible_wheelhouse_required=args.ansible_wheelhouse is not None)
+                           ansible_wheelhouse_required=args.ansible_wheelhouse is not None,
+                           training=args.training)
     plan = inputs.plan(src, sel, version)
     default_key = Path(os.environ.get("BUILD_CACHE", "/var/cache/gateway-build")) / "bundle-signing/ed25519.pem"
     key = signing.load_key(args.signing_key or default_key, create_if_missing=args.signing_key is None)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bundle.tools.errors import BundleError
 from gateway.sums import SUMS as OWN_SUMS
-from gateway.sums import unsafe_reason, verify_sums
+from gateway.sums import sha256_file, unsafe_reason, verify_sums
 
 ARCHES = ("amd64", "arm64")
 
@@ -68,6 +68,7 @@ class Sources:
     docs: Path
     readme: Path
     install_sh: Path
+    training_wheelhouse: str = ""  # the optional training component (torch, llmrouter-lib)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Selection:
     apt: bool = True
     vendor: bool = True
     ansible_wheelhouse_required: bool = False  # given on the command line: then it must exist
+    training: bool = False  # the optional training component: asked for, so it must exist
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Plan:
     image: FileInput | None
     ansible_wheelhouse_arches: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    training_arches: tuple[str, ...] = ()
 
 
 def _missing(path: Path, what: str, made_by: str) -> BundleError:
@@ -129,6 +132,8 @@ def plan(src: Sources, sel: Selection, version: str) -> Plan:
         ansible_arches.append(arch)
         dirs.append(DirInput(f"ansible-wheelhouse/linux-{arch}", awh, "`make ansible-wheelhouse`",
                              checked=(awh / OWN_SUMS).is_file()))
+    training = _training(src, sel) if sel.training else []
+    dirs += training
     image = None
     if sel.images:
         _need_file(src.image, "the gateway image archive; --no-images builds a bundle without it", "`make images`")
@@ -154,7 +159,26 @@ def plan(src: Sources, sel: Selection, version: str) -> Plan:
     _need_file(src.readme, "the bundle's README.md", repo)
     _need_file(src.install_sh, "the far side's verifier and installer", repo)
     files += [FileInput("README.md", src.readme, repo), FileInput("install.sh", src.install_sh, repo, True)]
-    return Plan(tuple(dirs), tuple(files), image, tuple(ansible_arches), tuple(notes))
+    return Plan(tuple(dirs), tuple(files), image, tuple(ansible_arches), tuple(notes),
+                tuple(d.dest.rsplit("-", 1)[1] for d in training))
+
+
+def _training(src: Sources, sel: Selection) -> list[DirInput]:
+    """The training wheelhouse of every arch, made from the training lock the bundle carries, so the
+    vulnerability report (over wheelhouse/locks) covers it; a stale one stops the build."""
+    dirs = []
+    for arch in sel.arches:
+        made_by = f"`make wheelhouse-training ARCHES={arch}`"
+        twh = Path(src.training_wheelhouse.replace("{arch}", arch))
+        _need_dir(twh, f"the training wheelhouse for linux-{arch} (asked for by --training)", made_by, OWN_SUMS)
+        lock = src.locks / f"training-linux-{arch}.txt"
+        _need_file(lock, "the training lock", "`make lock` (it is committed)")
+        stamp = twh / "requirements/lock-sha256"
+        if not stamp.is_file() or stamp.read_text().strip() != sha256_file(lock):
+            raise BundleError(f"{twh}: made from another training lock than {lock} (requirements/lock-sha256); "
+                              f"run {made_by} again")
+        dirs.append(DirInput(f"training-wheelhouse/linux-{arch}", twh, made_by, checked=True))
+    return dirs
 
 
 def _check_name(rel: str, where: Path) -> None:

@@ -30,7 +30,7 @@ def _count(lines: list[str]) -> str:
 def diff(old: Inventory, new: Inventory) -> list[str]:
     """Sections with `+` added, `-` removed, `~` changed lines; [] when nothing differs."""
     out: list[str] = []
-    keys = ("VERSION", "ARCHES", "REVISION", "BUILT")
+    keys = ("VERSION", "ARCHES", "REVISION", "BUILT", "TRAINING")
     info = _changes({k: old.info.get(k, "?") for k in keys}, {k: new.info.get(k, "?") for k in keys})
     if info:
         out += ["bundle:", *(f"  {line}" for line in info)]

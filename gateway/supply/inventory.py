@@ -19,7 +19,7 @@ from gateway.supply.reader import Bundle
 
 VULNERABILITIES = "reports/vulnerabilities.json"
 INFO = "BUNDLE-INFO"
-_WHEEL_DIRS = re.compile(r"((?:ansible-)?wheelhouse/linux-[a-z0-9]+)/([^/]+\.whl)")
+_WHEEL_DIRS = re.compile(r"((?:ansible-|training-)?wheelhouse/linux-[a-z0-9]+)/([^/]+\.whl)")
 _APT = re.compile(r"apt/(linux-[a-z0-9]+)/(?:.*/)?([^/]+)\.deb")
 # vendor/dist/<name>-<version>-linux-<arch>/<file> (vendor/fetch.py), copied to the bundle's vendor/
 _VENDOR = re.compile(r"vendor/([^/]+)-([^-/]+)-(linux-[a-z0-9]+)/[^/]+")

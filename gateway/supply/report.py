@@ -8,7 +8,7 @@ from gateway.supply.inventory import VULNERABILITIES, Inventory, vulnerability_l
 from gateway.supply.reader import Bundle
 
 # Parts one level deeper than the top directory: one line per architecture.
-_BY_ARCH = ("apt", "wheelhouse", "ansible-wheelhouse")
+_BY_ARCH = ("apt", "wheelhouse", "ansible-wheelhouse", "training-wheelhouse")
 # Kinds listed in full even without --versions: a handful of lines that matter most.
 _ALWAYS_LISTED = ("images", "vendored binaries")
 
