@@ -1,13 +1,17 @@
 """The test sites as seen from outside the node: their addresses, a TCP probe, and a user's HTTPS call.
 
 Shared by the site test (tests/ansible/test_site.py), the firewalld test (tests/ansible/test_firewalld.py)
-and the bundle's install test (tests/bundle/test_offline_install.py), which boot the same layout.
+and the bundle's install test (tests/bundle/test_offline_install.py), which boot the same layout; `Load`
+is the background of routed completions the patch, upgrade and rollback tests count failures in.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 
 NODE_ADDRESS = "198.18.0.10"
@@ -16,6 +20,7 @@ USER_ADDRESS = "198.19.20.5"  # in the manifest's `users` network: may reach the
 ADMIN_ADDRESS = "198.19.10.5"  # in the manifest's `ops` network
 DOMAIN = "appliance.internal"
 HTTPS_CLIENT = Path(__file__).with_name("https_client.py")
+LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
 
 
 # A TCP connect, from `source` when given: open, refused (the SYN got through, nothing listens) or
@@ -61,3 +66,50 @@ def user_https(node, site: Path, path: str, body: dict | None = None, key: str |
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": None, "error": last[:200]}
     return json.loads(out.stdout)
+
+
+def failure_windows(results: list[tuple[float, int | str]]) -> list[float]:
+    """Seconds from each first failure to the next success (the last one to the end, if it lasts)."""
+    spans, start = [], None
+    for t, what in results:
+        if what != 200 and start is None:
+            start = t
+        elif what == 200 and start is not None:
+            spans.append(round(t - start, 1))
+            start = None
+    return spans + ([round(results[-1][0] - start, 1)] if start is not None else [])
+
+
+class Load:
+    """Routed completions through the load balancer, one after another, until the block ends."""
+
+    def __init__(self, node, site: Path):
+        self.node, self.site, self.key = node, site, master_key(site)
+        self.results: list[tuple[float, int | str]] = []  # (seconds since start, status or error)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            answer = user_https(self.node, self.site, "/v1/chat/completions",
+                                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, key=self.key)
+            self.results.append((round(time.monotonic() - t0, 1), answer.get("status") or answer.get("error", "?")))
+            self._stop.wait(LOAD_PAUSE)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def summary(self) -> dict:
+        failed = [(t, what) for t, what in self.results if what != 200]
+        return {"requests": len(self.results), "failed": len(failed),
+                "failures": dict(Counter(str(what) for _, what in failed)),
+                "failure_windows_seconds": failure_windows(self.results),
+                "failed_at_seconds": [t for t, _ in failed][:20],
+                "first_failure_at": failed[0][0] if failed else None,
+                "duration_seconds": self.results[-1][0] if self.results else 0}

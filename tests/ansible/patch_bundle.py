@@ -14,13 +14,12 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 from gateway.sums import write_sums
-from tests.ansible.outside import master_key, user_https
+from tests.ansible.outside import Load
+from tests.ansible.outside import failure_windows as _failure_windows
 from tests.ansible.playbook import REPO, run_playbook
 
 REPO_N = REPO / "dist/apt/linux-amd64"
@@ -28,7 +27,6 @@ PACKAGE = "haproxy"
 BUMP = "+appliance.patch1"
 PYTHON = ("libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal", "python3.11", "python3.11-venv")
 UNITS = ("haproxy", "postgresql@15-main", "redis-server", "seaweedfs", "gateway")
-LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
 
 
 def bumped_repository(out: Path, packages: tuple[str, ...] = (PACKAGE,)) -> str:
@@ -108,39 +106,6 @@ def wait_for_old_workers(node, seconds: float = 30) -> dict[str, str]:
         time.sleep(0.5)
 
 
-class Load:
-    """Routed completions through the load balancer, one after another, until the block ends."""
-
-    def __init__(self, node, site: Path):
-        self.node, self.site, self.key = node, site, master_key(site)
-        self.results: list[tuple[float, int | str]] = []  # (seconds since start, status or error)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        t0 = time.monotonic()
-        while not self._stop.is_set():
-            answer = user_https(self.node, self.site, "/v1/chat/completions",
-                                {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, key=self.key)
-            self.results.append((round(time.monotonic() - t0, 1), answer.get("status") or answer.get("error", "?")))
-            self._stop.wait(LOAD_PAUSE)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
-    def summary(self) -> dict:
-        failed = [(t, what) for t, what in self.results if what != 200]
-        return {"requests": len(self.results), "failed": len(failed),
-                "failures": dict(Counter(str(what) for _, what in failed)),
-                "failed_at_seconds": [t for t, _ in failed][:20],
-                "duration_seconds": self.results[-1][0] if self.results else 0}
-
-
 def _timed(site: Path, node, apt_dir: Path, tags: str = "common"):
     t0 = time.monotonic()
     run = apply(site, node, apt_dir, tags)
@@ -183,18 +148,6 @@ def patch_and_roll_back(node, site: Path, tmp: Path) -> dict:
     assert figures["load"]["requests"] > 20, figures
     assert figures["load"]["failed"] == 0, figures  # nothing restarted a gateway: not one may fail
     return figures
-
-
-def _failure_windows(results: list[tuple[float, int | str]]) -> list[float]:
-    """Seconds from each first failure to the next success."""
-    spans, start = [], None
-    for t, what in results:
-        if what != 200 and start is None:
-            start = t
-        elif what == 200 and start is not None:
-            spans.append(round(t - start, 1))
-            start = None
-    return spans + ([round(results[-1][0] - start, 1)] if start is not None else [])
 
 
 def patch_the_gateways_python(node, site: Path, tmp: Path) -> dict:

@@ -23,10 +23,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.ansible.container import Node, ansible_inventory_line, booted_node, build_cache
-from tests.ansible.outside import NODE_ADDRESS, master_key, user_https
+from tests.ansible.outside import NODE_ADDRESS, Load, master_key, user_https
 from tests.ansible.playbook import PlaybookRun, generate_site
 from tests.bundle import releases as rel
 
@@ -45,7 +43,6 @@ OFFLINE_NETNS = "gwb-offline"
 MANIFEST = rel.REPO / "examples/appliance/single-node/appliance.yaml"
 # x-gateway-routed-model carries the strategy's name for the deployment (routing_name: no provider/ prefix).
 ROUTED = {"demo-small", "demo-coder", "demo-large"}
-LOAD_PAUSE = 0.2  # seconds between two requests of the background loop
 SERVE_TIMEOUT = 60.0  # after a playbook run, how long the gateway may take to answer through the LB
 
 
@@ -258,51 +255,6 @@ def data(node: Node, site: Path, mode: str, token: str) -> dict:
                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
-
-
-# ---------------------------------------------------------------- requests during a playbook run
-
-
-class Load:
-    """Routed completions through the load balancer, one after another, until the block ends."""
-
-    def __init__(self, node: Node, site: Path):
-        self.node, self.site = node, site
-        self.results: list[tuple[float, int | str]] = []  # (seconds since start, 200 / status / error)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        t0 = time.monotonic()
-        while not self._stop.is_set():
-            answer = chat(self.node, self.site, "hi")
-            self.results.append((round(time.monotonic() - t0, 1), answer.get("status") or answer.get("error", "?")))
-            self._stop.wait(LOAD_PAUSE)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
-    def summary(self) -> dict:
-        failed = [(t, what) for t, what in self.results if what != 200]
-        spans, start, last = [], None, None  # failure windows: first failure .. next success
-        for t, what in self.results:
-            if what != 200 and start is None:
-                start = t
-            elif what == 200 and start is not None:
-                spans.append(round(t - start, 1))
-                start = None
-            last = t
-        if start is not None:
-            spans.append(round(last - start, 1))
-        return {"requests": len(self.results), "failed": len(failed),
-                "failures": dict(Counter(str(what) for _, what in failed)),
-                "failure_windows_seconds": spans, "first_failure_at": failed[0][0] if failed else None,
-                "duration_seconds": self.results[-1][0] if self.results else 0}
 
 
 # ---------------------------------------------------------------- the three steps
