@@ -10,6 +10,7 @@ guardrails) to files next to the operator's config still load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ import yaml
 from gateway.config.loader import GatewayConfig
 from gateway.config.settings import ServeSettings
 from gateway.errors import GatewayError
+from gateway.proxy.listen import inherited_socket, uvicorn_serving
 from gateway.proxy.offline import apply_offline_defaults
 from gateway.reload.loader import load_runtime
 from gateway.reload.manager import ReloadManager
@@ -101,7 +103,9 @@ def serve(settings: ServeSettings) -> None:
     config, env = settings.config, settings.env
     configure(env.otlp, config.litellm.get("litellm_settings"), env.litellm_log)
     runtime = asyncio.run(load_runtime(config, env.s3))
-    check_port_free(settings.host, settings.port)
+    inherited = inherited_socket(settings.host, settings.port)
+    if inherited is None:
+        check_port_free(settings.host, settings.port)
 
     from gateway.proxy import app_routes, hooks
 
@@ -114,6 +118,8 @@ def serve(settings: ServeSettings) -> None:
     importable_beside_config(config)
     for line in startup_summary(settings, runtime):
         logger.info(line)
+    if inherited is not None:
+        logger.info("listening socket: from systemd (gateway.socket), held across restarts")
     logger.info("routes added: %s, %s; config hot reload: %s", app_routes.STATUS_ROUTE, readiness.ROUTE,
                 "on" if manager.status.config_hot_reload else "off")
 
@@ -128,4 +134,5 @@ def serve(settings: ServeSettings) -> None:
             "--num_workers", str(settings.num_workers)]
     if settings.ssl_certfile and settings.ssl_keyfile:
         args += ["--ssl_certfile_path", str(settings.ssl_certfile), "--ssl_keyfile_path", str(settings.ssl_keyfile)]
-    run_server.main(args=args, standalone_mode=False)
+    with uvicorn_serving(inherited) if inherited is not None else contextlib.nullcontext():
+        run_server.main(args=args, standalone_mode=False)
