@@ -37,6 +37,14 @@ TOO_LARGE = ('{"error":{"message":"Request body is larger than the limit of %s M
 # The gateways' fronts: HTTP/2 and HTTP/1.1 to their clients; HTTP/1.1 to uvicorn (it has no h2).
 FRONT_ALPN = ("h2", "http/1.1")
 HTTP_FRONTS = "gateway-fronts"
+# How long a gateway may take to restart while its socket (gateway.socket, systemd) holds new connections
+# in the kernel's backlog: uvicorn finishes the requests in flight (at most 30 s: LiteLLM's
+# GRACEFUL_SHUTDOWN_TIMEOUT and the unit's TimeoutStopSec), then the next process starts (~7 s on the site
+# test, docs/moat-mode.md). Its front waits that long for a connection (handshake included) before it
+# counts a failure, so that a restart takes no gateway out; a gateway whose socket is gone is refused at
+# once and still out at the first refusal.
+GATEWAY_RESTART_S = 45
+FRONT_CHECK_INTER_S = 5
 # Each gateway is also a `backup` server of this name (fail open when none passes its checks).
 FALLBACK_SUFFIX = "-fallback"
 # Fronts: what the handshake let through is judged here, so that a refusal is logged with its subject.
@@ -185,7 +193,6 @@ def _listen(addresses: tuple[str, ...], paths: Paths) -> tuple[str, ...]:
 
 
 def _front(f: Front, paths: Paths) -> list[str]:
-    certs = paths.cert_dir.rstrip("/")
     defaults = HTTP_FRONTS if f.http else "tls-fronts"
     alpn = f" alpn {','.join(FRONT_ALPN)}" if f.http else ""
     http = [
@@ -206,10 +213,24 @@ def _front(f: Front, paths: Paths) -> list[str]:
         "",
         f"backend {f.name} from {defaults}",
         *(["    # HTTP/1.1 to uvicorn (no ALPN offered: it has no HTTP/2), over TLS on loopback."] if f.http else []),
-        "    # Out at the first refused connection, checked every second until it answers again.",
+        *_front_server(f, paths),
+    ]
+
+
+def _front_server(f: Front, paths: Paths) -> list[str]:
+    certs = paths.cert_dir.rstrip("/")
+    # A check's handshake may take no longer than `inter`: checks of a gateway that restarts time out
+    # until its next process accepts, so a gateway is out after that many in a row (GATEWAY_RESTART_S).
+    fall = GATEWAY_RESTART_S // FRONT_CHECK_INTER_S if f.http else 1
+    why = [f"    # Out at the first refused connection (or one not accepted within {GATEWAY_RESTART_S} s), or after "
+           f"{fall} checks", f"    # in a row not answered within {FRONT_CHECK_INTER_S} s (a restart is not a "
+           "failure); checked every second until it answers again."] if f.http else [
+        "    # Out at the first refused connection, checked every second until it answers again."]
+    return [
+        *why,
         f"    server {f.name} {f.backend} ssl crt {certs}/clients/{f.identity}.pem {_tls(paths)} verify required "
-        f"verifyhost {f.server_name} sni str({f.server_name}) check check-sni {f.server_name} inter 5s downinter 1s "
-        "rise 1 fall 1 observe layer4 error-limit 1 on-error mark-down",
+        f"verifyhost {f.server_name} sni str({f.server_name}) check check-sni {f.server_name} "
+        f"inter {FRONT_CHECK_INTER_S}s downinter 1s rise 1 fall {fall} observe layer4 error-limit 1 on-error mark-down",
     ]
 
 
@@ -287,7 +308,8 @@ def _http_fronts() -> list[str]:
         "    load-server-state-from-file global",
         f"    log-format {GATEWAY_FRONT_LOG}",
         f"    error-log-format {GATEWAY_FRONT_ERROR_LOG}",
-        "    timeout connect 5s",
+        "    # A connection to a restarting gateway waits in its socket's backlog until the next process takes it.",
+        f"    timeout connect {GATEWAY_RESTART_S}s",
         "    # Streamed answers may take minutes; the balancer keeps its connections to the fronts for reuse.",
         "    timeout client 600s",
         "    timeout server 600s",
