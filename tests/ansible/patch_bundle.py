@@ -173,6 +173,11 @@ def patch_the_gateways_python(node, site: Path, tmp: Path) -> dict:
         time.sleep(2)
     figures["load"] = {**load.summary(), "failure_windows_seconds": _failure_windows(load.results)}
     assert figures["load"]["requests"] > 20, figures
-    # One gateway: each restart is one outage window (no other gateway to take the requests), none else.
-    assert len(figures["load"]["failure_windows_seconds"]) <= 2, figures
+    # One gateway, and not one request fails: while it restarts, gateway.socket holds new connections in its
+    # backlog for the next process. The restart is not free: the longest time between two answers (one
+    # request and the loop's pause) is the restart window.
+    ends = [t for t, _ in load.results]
+    figures["load"]["longest_gap_seconds"] = round(max(b - a for a, b in zip(ends[:-1], ends[1:], strict=True)), 1)
+    assert figures["load"]["failed"] == 0, figures
+    assert figures["load"]["longest_gap_seconds"] > 1.0, figures
     return figures
