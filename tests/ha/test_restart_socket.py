@@ -31,7 +31,7 @@ from tests.observability.conftest import AUTH
 pytestmark = pytest.mark.slow
 
 CONCURRENCY = 4
-DURATION_S = 30.0
+DURATION_S = 20.0
 RESTART_AT_S = 5.0
 UPSTREAM_LATENCY_MS = 200
 # What systemd does between fork and exec: the socket on fd 3, LISTEN_PID = this process.
