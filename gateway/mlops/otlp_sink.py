@@ -157,7 +157,9 @@ class OtlpFileSink:
                         _request_class(signal)().ParseFromString(body)  # still refuse garbage
                         sink.dropped[signal] += 1
                     else:
-                        target.append(request_to_json(body, signal))
+                        line = request_to_json(body, signal)
+                        if line != "{}":  # an empty export (a probe) is answered, not written
+                            target.append(line)
                 except Exception as exc:  # noqa: BLE001 - a bad body is the client's error, said in the answer
                     return self._answer(400, f"cannot decode the {signal} export: {type(exc).__name__}".encode())
                 return self._answer(200, b"", "application/x-protobuf")
@@ -188,7 +190,10 @@ class OtlpFileSink:
                         request.close()
                         return
                     request.settimeout(None)
-                super().finish_request(request, client_address)
+                try:
+                    super().finish_request(request, client_address)
+                finally:
+                    request.close()  # the TLS socket: the raw one the server closes after this is detached
 
         family_host = host.strip("[]")
         Server.address_family = socket.AF_INET6 if ":" in family_host else socket.AF_INET
