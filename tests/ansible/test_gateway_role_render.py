@@ -23,6 +23,7 @@ SERVICES = {
     "redis": {"kind": "redis", "fqdn": "redis.site", "port": 6379},
     "s3": {"kind": "s3", "fqdn": "s3.site", "port": 8333},
     "otelcol-grpc": {"kind": "otelcol", "fqdn": "otelcol-grpc.site", "port": 4317},
+    "otelcol-http": {"kind": "otelcol", "fqdn": "otelcol-http.site", "port": 4318},
 }
 
 
@@ -65,6 +66,7 @@ def test_with_a_collector_telemetry_is_on_and_capture_off_by_default(tmp_path):
     values = env_lines(env)
     assert values["LITELLM_OTEL_V2"] == "true"
     assert values["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otelcol-grpc.site:4317"
+    assert values["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
     assert values["OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"].endswith("/tls/client.chain.pem")
     assert "GATEWAY_CAPTURE" not in values
     assert owned["litellm_settings"]["callbacks"] == ["otel"]
@@ -116,3 +118,11 @@ def test_the_load_balancers_body_cap_is_the_gateways_owned_cap(tmp_path, demo_ar
         merge_files(tmp_path / "operator.yaml", tmp_path / "owned.yaml")
     _, owned = render(tmp_path)
     assert "max_request_size_mb" not in owned["general_settings"]
+
+
+def test_with_the_otlp_sink_in_the_collectors_place_the_gateway_exports_over_otlp_http(tmp_path):
+    """The sink serves no gRPC: the gateway must use the OTLP/HTTP service, or it exports nothing."""
+    values = env_lines(render(tmp_path, otelcol_backend="sink", gateway_capture="all")[0])
+    assert values["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otelcol-http.site:4318"
+    assert values["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert values["GATEWAY_CAPTURE"] == "all"
