@@ -30,8 +30,8 @@ train-demo: training-env $(VENV)/.installed ## train every strategy on ../shared
 mlops-loop: training-env $(VENV)/.installed ## traces -> train knn -> evaluate -> publish (TRACES=otlp:FILE, PUBLISH=path)
 	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m gateway.mlops loop --traces $(TRACES) --strategy knn --publish-path $(PUBLISH) --work $(MLOPS_OUT)
 
-test-mlops: training-env $(VENV)/.installed ## the tests that need the training env: parity with llmrouter-lib, the loop
-	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m pytest -q tests/mlops -m training
+test-mlops: training-env $(VENV)/.installed ## the tests that need the training env or its wheelhouse: parity with llmrouter-lib, the loop, the bundle's training component
+	GATEWAY_TRAINING_PYTHON=$(TRAINING_PY) $(PY) -m pytest -q tests/mlops tests/bundle/test_training.py -m training
 
 bench-mlops: training-env ## benchmark: trained routers vs baselines on the public routing data (both datasets)
 	$(TRAINING_PY) -m bench.mlops_llmrouter --cost-weights 0,0.3

@@ -19,6 +19,10 @@ import pytest
 from gateway.sums import sha256_file
 from tests.bundle import synthetic
 
+# The training wheelhouse is ~0.7 GB: it is made (and these run) with the training environment, in
+# `make test-mlops`, not in `make test`.
+pytestmark = pytest.mark.training
+
 REAL_WHEELHOUSE = synthetic.ROOT / "wheelhouse/dist/training-linux-amd64"
 REAL_LOCK = synthetic.ROOT / "wheelhouse/locks/training-linux-amd64.txt"
 TRAINING = "training-wheelhouse/linux-amd64"
