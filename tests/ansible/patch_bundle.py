@@ -10,6 +10,8 @@ brings N's version back. Routed completions go through the load balancer the who
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -21,6 +23,7 @@ from gateway.sums import write_sums
 from tests.ansible.outside import Load
 from tests.ansible.outside import failure_windows as _failure_windows
 from tests.ansible.playbook import REPO, run_playbook
+from tests.ansible.wheels import lock_line, make_wheel
 
 REPO_N = REPO / "dist/apt/linux-amd64"
 PACKAGE = "haproxy"
@@ -180,4 +183,104 @@ def patch_the_gateways_python(node, site: Path, tmp: Path) -> dict:
     figures["load"]["longest_gap_seconds"] = round(max(b - a for a, b in zip(ends[:-1], ends[1:], strict=True)), 1)
     assert figures["load"]["failed"] == 0, figures
     assert figures["load"]["longest_gap_seconds"] > 1.0, figures
+    return figures
+
+
+# ---------------------------------------------------------------- the wheelhouse: the gateway's own wheel
+
+WHEELHOUSE_N = REPO / "wheelhouse/dist/linux-amd64"
+VENV = "/opt/gateway/venv"
+PROBE = "gt-patch-probe"  # a package only N+1 carries: the rollback must remove it
+
+
+def _lock_tool():
+    """ansible/files/locked-venv.py, the roles' script, for its lock parser (one reading of a lock file)."""
+    spec = importlib.util.spec_from_file_location("locked_venv", REPO / "ansible/files/locked-venv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bumped_wheelhouse(out: Path, version: str) -> Path:
+    """N's wheelhouse (hard links) with the gateway wheel rebuilt at `version` (tests/bundle/releases.py, as
+    the bundle test's N+1) and one more package in gateway.txt's lock, with its hash; SHA256SUMS again."""
+    from tests.bundle.releases import release_wheelhouse
+
+    wheelhouse = release_wheelhouse(version, out)
+    wheel = make_wheel(wheelhouse, PROBE, "1.0")
+    with (wheelhouse / "requirements/gateway.txt").open("a") as lock:  # written by release_wheelhouse: no link
+        lock.write(lock_line(PROBE, "1.0", wheel))
+    write_sums(wheelhouse)
+    return wheelhouse
+
+
+def lock_pins(wheelhouse: Path) -> dict[str, str]:
+    tool = _lock_tool()
+    return tool.locked([wheelhouse / "requirements" / f for f in ("runtime.txt", "gateway.txt", "model.txt")])
+
+
+def venv_pins(node) -> dict[str, str]:
+    """The gateway venv's distributions (pip list) but pip's own tools, by canonical name."""
+    out = node.exec([f"{VENV}/bin/python", "-m", "pip", "list", "--format", "json"], capture_output=True, text=True,
+                    check=True)
+    tool = _lock_tool()
+    return {tool.canonical(d["name"]): d["version"] for d in json.loads(out.stdout)
+            if tool.canonical(d["name"]) not in tool.KEEP}
+
+
+def host_wheelhouse(node) -> set[str]:
+    out = node.exec(["sh", "-c", "cd /opt/gateway/wheelhouse && find . -type f | sed 's|^./||'"],
+                    capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def _files(path: Path) -> set[str]:
+    return {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
+
+
+def patch_the_gateway_wheel(node, site: Path, tmp: Path) -> dict:
+    """N -> N+1 (the gateway wheel bumped, one package added) -> N+1 again -> N with `--tags common,gateway`: the
+    venv and the host's wheelhouse follow the bundle's lock both ways; the gateway restarts once per change."""
+    from tests.bundle.releases import bumped
+
+    pins_n = lock_pins(WHEELHOUSE_N)
+    version_n = pins_n["gateway"]
+    wheelhouse_n1 = bumped_wheelhouse(tmp / "wheelhouse-n1/linux-amd64", bumped(version_n))
+    pins_n1 = lock_pins(wheelhouse_n1)
+    assert venv_pins(node) == pins_n, "the installed venv is not N's lock before the patch"
+    figures: dict = {"version_n": version_n, "version_n1": pins_n1["gateway"]}
+    steps = (("patch", wheelhouse_n1, pins_n1), ("second_run", wheelhouse_n1, pins_n1),
+             ("rollback", WHEELHOUSE_N, pins_n))
+    with Load(node, site) as load:
+        time.sleep(2)
+        before = main_pids(node)
+        for step, wheelhouse, pins in steps:
+            t0 = time.monotonic()
+            # common too: it sets appliance_check_fresh, which the later plays read (its apt part changes nothing)
+            run = run_playbook(site, node, "--tags", "common,gateway",
+                               extra=["-e", f"appliance_wheelhouse_dir={wheelhouse}"])
+            figures[f"{step}_seconds"] = round(time.monotonic() - t0, 1)
+            assert run.returncode == 0, run.tail()
+            figures[f"{step}_changed"] = run.recap["node1"]["changed"]
+            # pip list against the lock: the same names, the same versions, nothing extra.
+            assert venv_pins(node) == pins, f"{step}: the venv is not the bundle's lock"
+            assert host_wheelhouse(node) == _files(wheelhouse), f"{step}: the host's wheelhouse is not the bundle's"
+            module = node.exec([f"{VENV}/bin/python", "-c", "import gateway; print(gateway.__version__)"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+            assert module == pins["gateway"], (step, module)
+            pids = main_pids(node)
+            restarts = run.stdout.count("RUNNING HANDLER [gateway : Restart the gateway]")
+            if step == "second_run":
+                assert run.recap["node1"]["changed"] == 0, run.changed_tasks()
+                assert restarts == 0 and pids == before, (restarts, pids, before)
+            else:
+                assert restarts == 1, f"{step}: the gateway restart handler ran {restarts} times"
+                assert pids["gateway"] != before["gateway"], f"{step}: the gateway was not restarted"
+                assert {u: pids[u] for u in UNITS if u != "gateway"} == {u: before[u] for u in UNITS if u != "gateway"}
+            before = pids
+        time.sleep(2)
+    figures["load"] = load.summary()
+    assert figures["load"]["requests"] > 20, figures
+    # The site's only gateway restarts behind its held socket (gateway.socket): no request may fail.
+    assert figures["load"]["failed"] == 0, figures
     return figures

@@ -319,6 +319,15 @@ def test_a_patch_of_the_gateways_python_restarts_the_gateway_alone_and_rolls_bac
     print("patch of the gateway's python:", patch_the_gateways_python(node, site, tmp_path))
 
 
+def test_a_patch_of_the_gateway_wheel_moves_the_venv_and_wheelhouse_to_the_lock_and_back(installed, site, tmp_path):
+    """N+1's wheelhouse (the gateway wheel bumped, one package added), N+1 again, then N, `--tags common,gateway`:
+    the venv and the host's wheelhouse are exactly each bundle's (tests/ansible/patch_bundle.py)."""
+    from tests.ansible.patch_bundle import patch_the_gateway_wheel
+
+    node, _, _ = installed
+    print("patch of the gateway wheel:", patch_the_gateway_wheel(node, site, tmp_path))
+
+
 # -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
 
 @pytest.fixture(scope="module")
