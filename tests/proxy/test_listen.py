@@ -4,7 +4,6 @@ runs in a child process that puts a socket on fd 3, as systemd does."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
