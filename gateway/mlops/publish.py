@@ -46,10 +46,10 @@ def publish_file(artifact: Path, target: Path) -> Path:
 def publish_s3(artifact: Path, settings: S3Settings, bucket: str, key: str,
                report: Path | None = None) -> str:
     """Upload the artifact (and its evaluation report as `<key>.evaluation.json`); returns the ETag."""
-    from gateway.reload.s3 import make_client
+    from gateway.reload.s3 import upload_client
 
     data = _verified(artifact)
-    client = make_client(settings)
+    client = upload_client(settings)
     try:
         if report is not None:
             body = Path(report).read_bytes()

@@ -14,11 +14,17 @@ from minio import Minio
 
 from gateway.config.models import S3Settings
 
+# A publisher's client (artifacts of tens of MB, multipart): a store may take seconds to answer a part
+# (SeaweedFS grows a volume on a collection's first write), and a part's PUT is idempotent, so it waits
+# longer and retries. The reload loop keeps the short, retry-free default.
+UPLOAD_TIMEOUT = 60.0
+UPLOAD_RETRIES = 2
+
 
 def make_client(settings: S3Settings, timeout: float = 5.0, retries: int = 0) -> Minio:
     """A client that verifies the server against the site CA and presents a client certificate.
 
-    Retries are off: the reload loop has its own back-off, and a hung store must not stall it.
+    Retries are off by default: the reload loop has its own back-off, and a hung store must not stall it.
     """
     pool: dict = {
         "timeout": urllib3.Timeout(connect=timeout, read=timeout),
@@ -42,3 +48,8 @@ def make_client(settings: S3Settings, timeout: float = 5.0, retries: int = 0) ->
         region=settings.region,
         http_client=http_client,
     )
+
+
+def upload_client(settings: S3Settings) -> Minio:
+    """The client that publishes: longer read timeout, idempotent PUTs retried (`UPLOAD_TIMEOUT`)."""
+    return make_client(settings, timeout=UPLOAD_TIMEOUT, retries=UPLOAD_RETRIES)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.config.models import S3Settings
-from gateway.reload.s3 import make_client
+from gateway.reload.s3 import make_client, upload_client
 
 DOMAIN = "appliance.internal"
 IDENTITIES = {
@@ -74,5 +74,5 @@ def s3_store(pki_dir: Path):
 
 def put(pki_dir: Path, port: int, bucket: str, key: str, data: bytes) -> str:
     """Upload as admin (the publisher); returns the new ETag."""
-    result = make_client(settings(pki_dir, port, "admin")).put_object(bucket, key, io.BytesIO(data), len(data))
+    result = upload_client(settings(pki_dir, port, "admin")).put_object(bucket, key, io.BytesIO(data), len(data))
     return result.etag
