@@ -99,11 +99,15 @@ def installed(venv: Path) -> dict[str, str]:
     return {canonical(d["name"]): d["version"] for d in json.loads(pip(venv, "list", "--format", "json").stdout)}
 
 
+def locked_install(wheelhouse: Path, requirements: list[Path]) -> list[str]:
+    """pip install's arguments for the locks: the wheelhouse only, the locked hashes only, no resolving."""
+    return ["install", "--quiet", "--no-index", "--find-links", str(wheelhouse), "--require-hashes", "--no-deps",
+            *[a for r in requirements for a in ("-r", str(r))]]
+
+
 def to_install(venv: Path, wheelhouse: Path, requirements: list[Path]) -> list[str]:
     """What pip would install from the locks (name==version), by its own dry run."""
-    args = [a for r in requirements for a in ("-r", str(r))]
-    report = json.loads(pip(venv, "install", "--dry-run", "--quiet", "--report", "-", "--no-index", "--find-links",
-                            str(wheelhouse), "--require-hashes", "--no-deps", *args).stdout)
+    report = json.loads(pip(venv, *locked_install(wheelhouse, requirements), "--dry-run", "--report", "-").stdout)
     return sorted(f"{i['metadata']['name']}=={i['metadata']['version']}" for i in report.get("install", []))
 
 
@@ -130,8 +134,7 @@ def sync(args: argparse.Namespace) -> dict:
     if args.check:
         return result
     if result["install"]:
-        pip(args.venv, "install", "--quiet", "--no-index", "--find-links", str(args.wheelhouse), "--require-hashes",
-            "--no-deps", *[a for r in requirements for a in ("-r", str(r))])
+        pip(args.venv, *locked_install(args.wheelhouse, requirements))
     if result["remove"]:
         pip(args.venv, "uninstall", "--yes", "--quiet", *result["remove"])
     # The locks are installed with --no-deps, so pip check proves the set is whole; the packages named by
