@@ -201,6 +201,18 @@ class Site:
         self.haproxy.close()
 
 
+def close_site(site: Site | None, gateways) -> str:
+    """Stops HAProxy and every gateway, whatever failed before; returns HAProxy's log for the report
+    ("" when the site never started)."""
+    log = ""
+    if site is not None:
+        log = site.haproxy.log()
+        site.close()
+    for gw in gateways:
+        gw.stop()
+    return log
+
+
 def gateway_tls_args(pki) -> list[str]:
     """`gateway serve` over HTTPS with the loopback certificate, as the gateway role runs it behind its front."""
     return ["--ssl-certfile", str(pki.server_cert), "--ssl-keyfile", str(pki.server_key)]

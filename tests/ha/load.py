@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from bench.stats import markdown_table
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -91,3 +93,13 @@ def split(samples: list[Sample], events: list[float]) -> list[list[Sample]]:
         rest, start = [s for s in rest if s.started > moment], moment
     parts.append(rest)
     return parts
+
+
+def failures(samples: list[Sample]) -> list[tuple[float, float, str]]:
+    """The failed requests as (started, ended, outcome), seconds into the run, for a report."""
+    return [(round(s.started, 2), round(s.ended, 2), s.outcome) for s in samples if not s.ok]
+
+
+def table(windows: list[Window]) -> str:
+    """The windows as a markdown table, as the load tests print them."""
+    return markdown_table(["requests", "total", "failed", "p50 ms", "p99 ms"], [w.row() for w in windows])

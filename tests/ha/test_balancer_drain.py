@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.ha import load
-from tests.ha.haproxy import Site, gateway_tls_args, https_ready, wait_for
+from tests.ha.haproxy import Site, close_site, gateway_tls_args, https_ready, wait_for
 from tests.helpers import write_config
 from tests.integration.gateway_process import ROOT, GatewayProcess
 from tests.observability.conftest import AUTH
@@ -71,12 +71,9 @@ def test_drain_takes_a_gateway_out_until_ready_and_no_request_fails(tmp_path, pk
         seen["end"] = total_sessions(site, "gw0")
         seen["state_end"] = site.states()
     finally:
-        if site is not None:
-            site.close()
-        for gw in gateways:
-            gw.stop()
+        close_site(site, gateways)
 
-    failures = [(round(s.started, 2), s.outcome) for s in samples if not s.ok]
+    failures = load.failures(samples)
     report = f"{seen}; {len(samples)} requests; failures: {failures}"
     print("\n" + report)
     assert not failures, report

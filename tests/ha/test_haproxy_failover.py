@@ -17,9 +17,8 @@ import signal
 import httpx
 import pytest
 
-from bench.stats import markdown_table
 from tests.ha import load
-from tests.ha.haproxy import Site, gateway_tls_args, https_ready, wait_for
+from tests.ha.haproxy import Site, close_site, gateway_tls_args, https_ready, wait_for
 from tests.ha.redis_server import RedisServer, redis_env
 from tests.helpers import write_config
 from tests.integration.gateway_process import GatewayProcess
@@ -62,7 +61,7 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
     upstream.set_behaviour("ha", latency_ms=UPSTREAM_LATENCY_MS)
     server = RedisServer(pki.dir).start()
     config = gateway_config(tmp_path, upstream, server.port)
-    gateways, site, log = [], None, ""
+    gateways, site = [], None
     try:
         gateways = start_gateways(pki, [(config, server.port)] * 3, tmp_path)
         site = Site(pki, [gw.port for gw in gateways]).start()
@@ -86,11 +85,7 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
         cpu = site.haproxy.cpu_seconds() - cpu_before
         states = site.states()
     finally:
-        if site is not None:
-            log = site.haproxy.log()
-            site.close()
-        for gw in gateways:
-            gw.stop()
+        log = close_site(site, gateways)
         server.close()
 
     before, at_term, between, at_kill, after = load.split(samples, [t_term, t_kill])
@@ -98,11 +93,11 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
         ("before SIGTERM (3 gateways)", before), ("in flight at SIGTERM of gateway 0", at_term),
         ("between (2 gateways)", between), ("in flight at SIGKILL of gateway 1", at_kill),
         ("after SIGKILL (1 gateway)", after))]
-    failures = [(round(s.started, 2), round(s.ended, 2), s.outcome) for s in samples if not s.ok]
+    failures = load.failures(samples)
     events = [line for line in log.splitlines() if " is DOWN" in line or " is UP" in line or " 502 " in line
               or " -1 " in line]
     report = "\n".join([
-        markdown_table(["requests", "total", "failed", "p50 ms", "p99 ms"], [w.row() for w in windows]),
+        load.table(windows),
         f"signals at {t_term:.2f} s and {t_kill:.2f} s; failures (start, end, outcome): {failures}",
         f"HAProxy CPU during the load: {cpu:.2f} s for {len(samples)} requests "
         f"({1000 * cpu / len(samples):.2f} ms per request, TLS to users, fronts and gateways included)",

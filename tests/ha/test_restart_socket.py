@@ -21,9 +21,8 @@ import time
 import httpx
 import pytest
 
-from bench.stats import markdown_table
 from tests.ha import load
-from tests.ha.haproxy import Site, gateway_tls_args, https_ready, wait_for
+from tests.ha.haproxy import Site, close_site, gateway_tls_args, https_ready, wait_for
 from tests.helpers import write_config
 from tests.integration.gateway_process import ROOT, GatewayProcess
 from tests.observability.conftest import AUTH
@@ -62,7 +61,7 @@ def test_a_restart_on_a_held_socket_fails_no_request(tmp_path, pki, upstream):
     })
     listener = socket.create_server(("127.0.0.1", 0), backlog=128)
     first = ActivatedGateway(config, tmp_path / "gw-first.log", listener, gateway_tls_args(pki))
-    gateways, site, log, restart = [first], None, "", {}
+    gateways, site, restart = [first], None, {}
     try:
         first.wait_ready(probe=lambda: https_ready(first, pki))
         assert "listening socket: from systemd" in first.log()
@@ -91,20 +90,16 @@ def test_a_restart_on_a_held_socket_fails_no_request(tmp_path, pki, upstream):
                                          [(RESTART_AT_S, restart_gateway)], verify=tls)
         states = site.states()
     finally:
-        if site is not None:
-            log = site.haproxy.log()
-            site.close()
-        for gw in gateways:
-            gw.stop()
+        log = close_site(site, gateways)
         listener.close()
 
     before, during, after = load.split(samples, [t_restart])
     windows = [load.window(name, part) for name, part in (
         ("before the restart", before), ("in flight at SIGTERM", during), ("after SIGTERM", after))]
     slowest = max(samples, key=lambda s: s.ended - s.started)
-    failures = [(round(s.started, 2), round(s.ended, 2), s.outcome) for s in samples if not s.ok]
+    failures = load.failures(samples)
     report = "\n".join([
-        markdown_table(["requests", "total", "failed", "p50 ms", "p99 ms"], [w.row() for w in windows]),
+        load.table(windows),
         f"SIGTERM at {t_restart:.2f} s; old process gone after {restart.get('stopped_s', -1):.2f} s, new one "
         f"ready after {restart.get('ready_s', -1):.2f} s; slowest request {slowest.ended - slowest.started:.2f} s "
         f"(started at {slowest.started:.2f} s); failures (start, end, outcome): {failures}",
