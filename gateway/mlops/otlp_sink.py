@@ -14,8 +14,14 @@ It stands in for the collector where no collector package can be had (the otelco
 - Metrics and logs: written with `--metrics-out`/`--logs-out`, otherwise accepted and dropped, so
   that an exporter never retries or logs errors forever for a signal nobody reads.
 
-Only the standard library, protobuf and opentelemetry-proto: `python -m gateway.mlops.otlp_sink` runs in
-a venv with those three wheels (the role installs no more).
+- Bodies are bounded as the collector's OTLP/HTTP receiver bounds them (confighttp's
+  `max_request_body_size`, default 20 MiB): a declared length over the cap is answered 413 before any
+  of the body is read, and a gzip body may not inflate past it either; no or a bad content-length is
+  answered 411 or 400. Each of these closes the connection (the unread body cannot be skipped).
+
+Only the standard library, protobuf and opentelemetry-proto, and no import from `gateway`: the otelcol
+role runs this file on its own (taken from the bundle's gateway wheel) in a venv of the sink's lock,
+those two packages and nothing else (ansible/roles/otelcol/README.md).
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ import ssl
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 PROG = "gateway mlops otlp-sink"
 ID_KEYS = ("traceId", "spanId", "parentSpanId")
 HANDSHAKE_TIMEOUT = 10.0
+# The collector's OTLP/HTTP default (confighttp `defaultMaxRequestBodySize = 20 * 1024 * 1024`).
+MAX_REQUEST_BODY_SIZE = 20 * 2**20
 
 
 def _request_class(signal: str):
@@ -71,6 +80,17 @@ def request_to_json(body: bytes, signal: str = "traces") -> str:
     doc = MessageToDict(request, use_integers_for_enums=True)
     _hex_ids(doc)
     return json.dumps(doc, separators=(",", ":"))
+
+
+def _gunzip(body: bytes, limit: int) -> bytes | None:
+    """The inflated body, or None past `limit` bytes: a small gzip body may not expand without bound."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit:
+        return None
+    if not inflater.eof:
+        raise gzip.BadGzipFile("truncated gzip body")
+    return out
 
 
 class RotatingFile:
@@ -128,7 +148,10 @@ class OtlpFileSink:
 
     def __init__(self, out: Path, port: int = 0, host: str = "127.0.0.1", *, metrics_out: Path | None = None,
                  logs_out: Path | None = None, tls: ssl.SSLContext | None = None,
-                 client_cns: tuple[str, ...] = (), max_bytes: int = 100 * 2**20, max_backups: int = 10):
+                 client_cns: tuple[str, ...] = (), max_bytes: int = 100 * 2**20, max_backups: int = 10,
+                 max_request_body_size: int = MAX_REQUEST_BODY_SIZE):
+        if max_request_body_size <= 0:
+            raise ValueError(f"--max-request-body-size {max_request_body_size}: give a positive number of bytes")
         if tls is None and not _is_loopback(host):
             # spans carry model names, teams and (with capture) query text: plaintext only on loopback
             raise ValueError(f"--host {host}: plain HTTP only on loopback; give --tls-cert, --tls-key and --client-ca")
@@ -136,6 +159,7 @@ class OtlpFileSink:
         self.files = {signal: RotatingFile(path, max_bytes, max_backups)
                       for signal, path in (("traces", out), ("metrics", metrics_out), ("logs", logs_out)) if path}
         self.dropped = {"metrics": 0, "logs": 0}
+        self.max_request_body_size = max_request_body_size
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -143,7 +167,9 @@ class OtlpFileSink:
 
             def do_POST(self):  # noqa: N802 - http.server's name
                 signal = self.path.removeprefix("/v1/")
-                length = int(self.headers.get("content-length") or 0)
+                length = self._declared_length()
+                if length is None:
+                    return None  # answered, connection closed
                 body = self.rfile.read(length)
                 if signal not in ("traces", "metrics", "logs"):
                     return self._answer(404, b"not an OTLP/HTTP path: /v1/traces, /v1/metrics or /v1/logs")
@@ -151,7 +177,10 @@ class OtlpFileSink:
                     return self._answer(415, b"protobuf only (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)")
                 try:
                     if self.headers.get("content-encoding") == "gzip":
-                        body = gzip.decompress(body)
+                        body = _gunzip(body, sink.max_request_body_size)
+                        if body is None:
+                            return self._answer(413, f"the {signal} export inflates past max_request_body_size "
+                                                f"{sink.max_request_body_size} bytes".encode(), close=True)
                     target = sink.files.get(signal)
                     if target is None:
                         _request_class(signal)().ParseFromString(body)  # still refuse garbage
@@ -164,10 +193,30 @@ class OtlpFileSink:
                     return self._answer(400, f"cannot decode the {signal} export: {type(exc).__name__}".encode())
                 return self._answer(200, b"", "application/x-protobuf")
 
-            def _answer(self, status: int, text: bytes, kind: str = "text/plain") -> None:
+            def _declared_length(self) -> int | None:
+                """The body's length, or None once a refusal is answered: the cap is checked before a byte is read."""
+                declared = self.headers.get("content-length")
+                if self.headers.get("transfer-encoding") or declared is None:
+                    self._answer(411, b"a content-length is required (no chunked bodies)", close=True)
+                    return None
+                if not declared.strip().isdigit():
+                    self._answer(400, f"content-length {declared[:40]!r} is not a number of bytes".encode(),
+                                 close=True)
+                    return None
+                length = int(declared)
+                if length > sink.max_request_body_size:
+                    self._answer(413, f"content-length {length} is over max_request_body_size "
+                                 f"{sink.max_request_body_size} bytes".encode(), close=True)
+                    return None
+                return length
+
+            def _answer(self, status: int, text: bytes, kind: str = "text/plain", close: bool = False) -> None:
                 self.send_response(status)
                 self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(text)))
+                if close:  # the body was not read: the next bytes on this connection are not a request
+                    self.send_header("connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(text)
 
@@ -227,6 +276,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="admit only these client certificate CNs (repeatable; default: any from --client-ca)")
     parser.add_argument("--max-megabytes", type=int, default=100, help="rotate a file at this size (default: 100)")
     parser.add_argument("--max-backups", type=int, default=10, help="rotated files kept per signal (default: 10)")
+    parser.add_argument("--max-request-body-size", type=int, default=MAX_REQUEST_BODY_SIZE, metavar="BYTES",
+                        help="larger bodies, sent or inflated, get 413 (default: 20 MiB, the collector's)")
 
 
 def build(args: argparse.Namespace) -> OtlpFileSink:
@@ -240,7 +291,7 @@ def build(args: argparse.Namespace) -> OtlpFileSink:
     tls = server_tls(*tls_files) if all(tls_files) else None
     return OtlpFileSink(args.out, args.port, args.host, metrics_out=args.metrics_out, logs_out=args.logs_out,
                         tls=tls, client_cns=tuple(args.client_cn), max_bytes=args.max_megabytes * 2**20,
-                        max_backups=args.max_backups)
+                        max_backups=args.max_backups, max_request_body_size=args.max_request_body_size)
 
 
 def serve(sink: OtlpFileSink, args: argparse.Namespace) -> None:

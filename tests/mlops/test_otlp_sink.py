@@ -147,3 +147,86 @@ def test_a_full_file_is_rotated_to_a_name_the_trainers_glob_matches_and_old_ones
     rotated = sorted(p.name for p in tmp_path.glob("traces*.json"))
     assert len(rotated) == 3 and "traces.json" in rotated, rotated  # the live file and two backups
     assert all(name.startswith("traces-") for name in rotated if name != "traces.json")
+
+
+def _head_only(pki, port: int, head: bytes) -> bytes:
+    """Send a request's head and no body, as the front's identity; all the sink answers before it closes."""
+    context = ssl.create_default_context(cafile=str(pki / "ca-bundle.pem"))
+    context.load_cert_chain(str(pki / "clients/otelcol-http-front.chain.pem"),
+                            str(pki / "clients/otelcol-http-front.key"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=NAME) as tls:
+        tls.sendall(head)
+        answer = b""
+        while chunk := tls.recv(4096):  # a sink that waited for the body would time out here
+            answer += chunk
+        return answer
+
+
+def test_a_body_over_the_cap_gets_413_before_it_is_read_and_the_sink_keeps_serving(pki, sink, tmp_path, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from gateway.mlops.otlp_sink import MAX_REQUEST_BODY_SIZE
+
+    assert MAX_REQUEST_BODY_SIZE == 20 * 1024 * 1024  # the collector's confighttp default
+    over = MAX_REQUEST_BODY_SIZE + 1
+    answer = _head_only(pki, sink.port, b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf"
+                        b"\r\nContent-Length: %d\r\n\r\n" % over)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert answer.endswith(f"content-length {over} is over max_request_body_size {MAX_REQUEST_BODY_SIZE} bytes"
+                           .encode())
+    # The same server, right after: a normal export through the SDK's exporter is written.
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real("127.0.0.1" if host == NAME else host,
+                                                                           *a, **k))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(
+        _exporters(pki, f"https://{NAME}:{sink.port}", "otelcol-http-front")["traces"]))
+    with provider.get_tracer("t").start_as_current_span("after-413"):
+        pass
+    provider.shutdown()
+    assert '"after-413"' in (tmp_path / "traces.json").read_text()
+
+
+def test_no_or_a_bad_content_length_and_a_gzip_body_inflating_past_the_cap_are_refused(tmp_path):
+    import gzip
+    import http.client
+
+    from gateway.mlops.otlp_sink import request_to_json
+
+    with OtlpFileSink(tmp_path / "t.json", max_request_body_size=1024) as small:
+        def raw(head: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", small.port), timeout=5) as conn:
+                conn.sendall(head)
+                answer = b""
+                while chunk := conn.recv(4096):
+                    answer += chunk
+                return answer
+
+        assert raw(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 411 ")
+        assert raw(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                   ).startswith(b"HTTP/1.1 411 ")
+        bad = raw(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+        assert bad.startswith(b"HTTP/1.1 400 ") and bad.endswith(b"content-length '-5' is not a number of bytes")
+        conn = http.client.HTTPConnection("127.0.0.1", small.port, timeout=5)
+        bomb = gzip.compress(b"\0" * 4096)  # 4 KiB inflated from a few dozen bytes
+        assert len(bomb) < 1024
+        conn.request("POST", "/v1/traces", body=bomb, headers={"content-encoding": "gzip"})
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (
+            413, b"the traces export inflates past max_request_body_size 1024 bytes")
+        conn.close()
+        # within the cap, gzip or not, an export is still taken
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        request = ExportTraceServiceRequest()
+        request.resource_spans.add().scope_spans.add().spans.add(name="small", trace_id=b"\1" * 16, span_id=b"\2" * 8)
+        body = gzip.compress(request.SerializeToString())
+        conn = http.client.HTTPConnection("127.0.0.1", small.port, timeout=5)
+        conn.request("POST", "/v1/traces", body=body, headers={"content-encoding": "gzip"})
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert (tmp_path / "t.json").read_text() == request_to_json(request.SerializeToString()) + "\n"
+    with pytest.raises(ValueError, match="--max-request-body-size 0"):
+        OtlpFileSink(tmp_path / "t.json", max_request_body_size=0)
