@@ -11,7 +11,7 @@ import yaml
 
 from gateway.appliance import admission, firewall, revocation, tlsfront
 from gateway.appliance.files import header
-from gateway.appliance.manifest import Manifest, Service
+from gateway.appliance.manifest import ExternalService, Manifest, Service
 
 
 def bind_addresses(m: Manifest, s: Service) -> list[str]:
@@ -49,6 +49,17 @@ def _service(m: Manifest, s: Service) -> dict:
     }
 
 
+def _external(m: Manifest, x: ExternalService) -> dict:
+    return {
+        "kind": x.kind,
+        "addresses": list(x.addresses),
+        "port": x.port,
+        "protocol": x.protocol,
+        "tls": x.tls.mode,
+        "reached_from": [f.source for f in m.flows if f.to == x.name],
+    }
+
+
 def etc_hosts(m: Manifest, host: str) -> dict[str, str]:
     """Service name -> address as seen from `host`: loopback for its own services, else the first address."""
     return {
@@ -76,6 +87,9 @@ def variables(m: Manifest, sha256: str) -> dict:
             },
             "services": {s.name: _service(m, s) for s in m.services},
             "clients": {c.name: {"hosts": list(c.hosts)} for c in m.clients},
+            # Endpoints outside the site (the operator's LLM servers): an operator config may take its
+            # api_base from here; the firewall files already open the flows to them.
+            "external_services": {x.name: _external(m, x) for x in m.external_services},
             "etc_hosts": {h.name: etc_hosts(m, h.name) for h in m.hosts},
         }
     }

@@ -104,11 +104,18 @@ def source_addresses(m: Manifest, name: str) -> list[str]:
 
 
 def rules_for(m: Manifest, host: str) -> list[Rule]:
-    """Input rules for flows to this host's services, output rules for flows it starts (egress drop)."""
+    """Input rules for flows to this host's services, output rules for flows it starts (egress drop),
+    including those to external services (their addresses, their port)."""
     rules: list[Rule] = []
     for i, f in enumerate(m.flows):
-        s = m.service(f.to)
         label = flow_label(m, i, f)
+        x = m.external(f.to)
+        if x is not None:  # leaves the appliance: only the source host has a rule
+            if f.source == host and m.firewall.egress == "drop":
+                for fam, addrs in _split(list(x.addresses)).items():
+                    rules.append(Rule("output", fam, "daddr", addrs, x.protocol, x.port, label))
+            continue
+        s = m.service(f.to)
         if s.host == host:
             for fam, addrs in _split(source_addresses(m, f.source)).items():
                 rules.append(Rule("input", fam, "saddr", addrs, s.protocol, s.port, label))

@@ -47,6 +47,17 @@ def _network(value: str) -> str:
         raise ValueError(f"{value!r} is not a network ({exc})") from None
 
 
+def _address_or_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    try:
+        return str(ipaddress.ip_network(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is neither an IP address nor a network ({exc})") from None
+
+
 def _dns(value: str) -> str:
     if not _DNS.match(value):
         raise ValueError(f"{value!r} is not a lower-case DNS name")
@@ -57,6 +68,7 @@ Name = Annotated[str, AfterValidator(_name)]
 Port = Annotated[int, AfterValidator(_port)]
 Address = Annotated[str, AfterValidator(_address)]
 NetworkCidr = Annotated[str, AfterValidator(_network)]
+AddressOrCidr = Annotated[str, AfterValidator(_address_or_network)]
 DnsName = Annotated[str, AfterValidator(_dns)]
 Role = Literal["gateway", "postgresql", "redis", "s3", "otelcol", "loadbalancer", "trainer"]
 # `trainer` runs no service: it is a client (_check_trainers), like the `trainer` identity it holds.
@@ -157,6 +169,30 @@ class Tls(_Model):
         return self
 
 
+class ExternalTls(Tls):
+    """`tls` or `none` with a reason; never mtls: the site CA issues no certificate to the other side."""
+
+    mode: Literal["tls", "none"]
+
+
+class ExternalService(_Model):
+    """An endpoint outside the appliance that its hosts may open connections to, such as the operator's
+    self-hosted LLM (vLLM, TGI, any OpenAI-compatible server). Only a flow from a host to it opens the
+    egress; it runs nothing of ours, so it has no host, no certificate from the site CA and no role."""
+
+    name: Name = Field(description="Unique among services and external services; flows name it in `to`.")
+    kind: Literal["llm", "other"] = Field(description="llm: a model endpoint the gateways route to.")
+    addresses: list[AddressOrCidr] = Field(
+        min_length=1,
+        description="IP addresses, or networks (CIDR) for a pool of servers behind one port; none may "
+        "hold a host of the appliance.",
+    )
+    port: Port
+    protocol: Literal["tcp", "udp"] = "tcp"
+    tls: ExternalTls
+    description: str = ""
+
+
 class Service(_Model):
     name: Name = Field(description="Unique; the server certificate's CN is <name>.<domain>.")
     kind: ServiceKind
@@ -221,7 +257,9 @@ class Flow(_Model):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     source: Name = Field(alias="from", description="A host or a network name.")
-    to: Name = Field(description="A service name.")
+    to: Name = Field(
+        description="A service name, or an external service name (then `from` must be a host and no identity)."
+    )
     port: Port | None = Field(None, description="Defaults to the service's port; if given it must match.")
     identity: Name | None = Field(None, description="Client identity; required for mtls services.")
     purpose: str = Field(min_length=1)
@@ -238,6 +276,11 @@ class Manifest(_Model):
     user_networks: list[Network] = Field(default_factory=list)
     hosts: list[Host] = Field(min_length=1)
     services: list[Service] = Field(min_length=1)
+    external_services: list[ExternalService] = Field(
+        default_factory=list,
+        description="Endpoints outside the appliance (the operator's LLM servers) that flows from hosts may "
+        "reach; with egress drop nothing else leaves a host.",
+    )
     clients: list[Client] = Field(default_factory=list)
     flows: list[Flow] = Field(default_factory=list)
 
@@ -258,8 +301,16 @@ class Manifest(_Model):
     def network(self, name: str) -> Network | None:
         return next((n for n in self.admin_networks + self.user_networks if n.name == name), None)
 
+    def external(self, name: str) -> ExternalService | None:
+        """The external service of that name; None for a service of the appliance."""
+        return next((x for x in self.external_services if x.name == name), None)
+
+    def destination(self, name: str) -> Service | ExternalService:
+        """What a flow's `to` names: a service of the appliance or an external service."""
+        return self.external(name) or self.service(name)
+
     def flow_port(self, flow: Flow) -> int:
-        return flow.port if flow.port is not None else self.service(flow.to).port
+        return flow.port if flow.port is not None else self.destination(flow.to).port
 
     def fqdn(self, name: str) -> str:
         return f"{name}.{self.site.domain}"
@@ -304,6 +355,7 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
     p += _duplicates(m.services, "services", lambda s: s.name)
     p += _duplicates(m.services, "services", lambda s: (s.host, s.port, s.protocol))
     p += _duplicates(m.clients, "clients", lambda c: c.name)
+    p += _check_externals(m)
     p += _duplicates(m.admin_networks + m.user_networks, "networks", lambda n: n.name)
     p += _duplicates(m.flows, "flows", lambda f: (f.source, f.to))
     hosts = {h.name: h for h in m.hosts}
@@ -335,8 +387,48 @@ def check_references(m: Manifest) -> list[tuple[tuple, str]]:
     p += _check_fronts(m)
     p += _check_local_clients(m, clients)
     p += _check_trainers(m, clients)
+    externals = {x.name: x for x in m.external_services}
     for i, f in enumerate(m.flows):
-        p += _check_flow(i, f, hosts, networks, services, clients)
+        if f.to in externals and f.to not in services:
+            p += _check_external_flow(i, f, externals[f.to], hosts, networks)
+        else:
+            p += _check_flow(i, f, hosts, networks, services, clients)
+    return p
+
+
+def _check_externals(m: Manifest) -> list[tuple[tuple, str]]:
+    """External names are unique beside the services' (a flow's `to` names either), and no external
+    address may hold a host of the appliance: that traffic is a service's, with its own flow."""
+    p = _duplicates(m.external_services, "external_services", lambda x: x.name)
+    services = {s.name: i for i, s in enumerate(m.services)}
+    for i, x in enumerate(m.external_services):
+        if x.name in services:
+            p.append((("external_services", i, "name"),
+                      f"{x.name!r} is already a service (services[{services[x.name]}]): a flow's `to` could not "
+                      "tell them apart"))
+        for j, a in enumerate(x.addresses):
+            net = ipaddress.ip_network(a)
+            inside = [(h.name, addr) for h in m.hosts for addr in h.addresses if ipaddress.ip_address(addr) in net]
+            if inside:
+                name, addr = inside[0]
+                p.append((("external_services", i, "addresses", j),
+                          f"{a} holds {addr}, an address of host {name!r}: name the host's service instead"))
+    return p
+
+
+def _check_external_flow(i, f: Flow, x: ExternalService, hosts, networks) -> list[tuple[tuple, str]]:
+    """Only a host of the appliance opens a connection outward; the other side holds no site identity."""
+    p: list[tuple[tuple, str]] = []
+    if f.source in networks:
+        p.append((("flows", i, "from"), f"{f.source!r} is a network: only a host may have a flow to the "
+                                        f"external service {x.name!r} (its firewall opens the egress)"))
+    elif f.source not in hosts:
+        p.append((("flows", i, "from"), f"{f.source!r} is not a host"))
+    if f.port is not None and f.port != x.port:
+        p.append((("flows", i, "port"), f"{f.port} is not the port of external service {x.name!r} ({x.port})"))
+    if f.identity is not None:
+        p.append((("flows", i, "identity"), f"external service {x.name!r} holds no certificate of the site CA: "
+                                            "no identity"))
     return p
 
 
@@ -346,7 +438,7 @@ def _check_flow(i, f: Flow, hosts, networks, services, clients) -> list[tuple[tu
         p.append((("flows", i, "from"), f"{f.source!r} is neither a host nor a network"))
     s = services.get(f.to)
     if s is None:
-        p.append((("flows", i, "to"), f"unknown service {f.to!r}"))
+        p.append((("flows", i, "to"), f"unknown service or external service {f.to!r}"))
         return p
     if f.port is not None and f.port != s.port:
         p.append((("flows", i, "port"), f"{f.port} is not the port of service {s.name!r} ({s.port})"))

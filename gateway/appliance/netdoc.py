@@ -37,12 +37,16 @@ def dot(m: Manifest, manifest_name: str, sha256: str) -> str:
                 label += f"\nCRLs: {tlsfront.SOFTWARE} front, backend {tlsfront.LOOPBACK}:{s.backend}"
             out.append(f"    {_q('svc:' + s.name)} [label={_q(label)}];")
         out.append("  }")
+    for x in m.external_services:
+        label = f"{x.name} ({x.kind}, external)\n{', '.join(x.addresses)}\n{x.protocol}/{x.port} {x.tls.mode}"
+        out.append(f"  {_q('ext:' + x.name)} [label={_q(label)}, shape=box, style=dashed];")
     for i, f in enumerate(m.flows):
         src = f"net:{f.source}" if m.network(f.source) else f"host:{f.source}"
-        s = m.service(f.to)
-        style = {"mtls": "bold", "tls": "solid", "none": "dashed"}[s.tls.mode]
+        x = m.external(f.to)
+        d = x or m.service(f.to)
+        style = {"mtls": "bold", "tls": "solid", "none": "dashed"}[d.tls.mode]
         out.append(
-            f"  {_q(src)} -> {_q('svc:' + s.name)} [label={_q(f'{i + 1}: {s.port} {s.tls.mode}')}, "
+            f"  {_q(src)} -> {_q(('ext:' if x else 'svc:') + d.name)} [label={_q(f'{i + 1}: {d.port} {d.tls.mode}')}, "
             f"style={style}];"
         )
     out.append("}")
@@ -85,6 +89,31 @@ def _fronts(m: Manifest) -> list[str]:
             f"CN={revocation.front_identity(s.name)} | {revocation.support(s.kind, s.software).how} | "
             f"haproxy/{s.host}.cfg |"
         )
+    return lines
+
+
+def _externals(m: Manifest) -> list[str]:
+    """Endpoints outside the appliance (the operator's LLM servers) and the hosts that may reach them."""
+    if not m.external_services:
+        return []
+    lines = [
+        "",
+        "## External services",
+        "",
+        "Outside the appliance: no host of the site runs them and the site CA issues them no certificate. "
+        f"With egress {m.firewall.egress}, "
+        + ("only the hosts of their flows may open a connection to them, each through an output rule of "
+           "its own firewall." if m.firewall.egress == "drop" else
+           "every host may reach them (and anything else); their flows document the need."),
+        "",
+        "| External service | Kind | Addresses | Port | TLS | Reached from | Description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in m.external_services:
+        tls = x.tls.mode if x.tls.mode != "none" else f"none: {x.tls.reason}"
+        sources = ", ".join(f.source for f in m.flows if f.to == x.name) or "nobody (no flow)"
+        lines.append(f"| {x.name} | {x.kind} | {', '.join(x.addresses)} | {x.protocol}/{x.port} | {tls} | "
+                     f"{sources} | {x.description} |")
     return lines
 
 
@@ -166,6 +195,7 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
             f"| {s.name} | {s.kind} | {s.host} | {s.protocol}/{s.port} | {tls} | {s.software or ''} | "
             f"{tlsfront.checked_by(s)} |"
         )
+    lines += _externals(m)
     lines += _admitted(m)
     lines += _fronts(m)
     lines += [
@@ -173,7 +203,8 @@ def markdown(m: Manifest, manifest_name: str, sha256: str, diagram: str) -> str:
         "## Flows",
         "",
         "Each row is one firewall rule on the destination host (and, with egress drop, "
-        "one on the source host). Nothing else is open.",
+        "one on the source host); a flow to an external service is one rule on its source host only. "
+        "Nothing else is open.",
         "",
         md_table(m).rstrip("\n"),
         "",

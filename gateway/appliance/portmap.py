@@ -11,12 +11,13 @@ from dataclasses import astuple, dataclass, fields
 
 from gateway.appliance.files import header
 from gateway.appliance.firewall import source_addresses
-from gateway.appliance.manifest import Flow, Manifest
+from gateway.appliance.manifest import ExternalService, Flow, Manifest
 from gateway.appliance.tlsfront import checked_by
 
 # Why every flow satisfies these: it is denied by default and allowed by exception (SC-7(5)), it is a
 # documented port with a business need (CM-7, PCI DSS 4.0 1.2.5); TLS adds SC-8(1), client certs IA-3.
 BASE_CONTROLS = ("SC-7(5)", "CM-7", "PCI DSS 1.2.5")
+EXTERNAL = "external"  # the destination host column of a flow to an external service
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Row:
 
 
 def controls(m: Manifest, f: Flow) -> list[str]:
-    mode = m.service(f.to).tls.mode
+    mode = m.destination(f.to).tls.mode
     out = list(BASE_CONTROLS)
     if mode in ("tls", "mtls"):
         out.append("SC-8(1)")
@@ -51,6 +52,10 @@ def controls(m: Manifest, f: Flow) -> list[str]:
 def rows(m: Manifest) -> list[Row]:
     out = []
     for i, f in enumerate(m.flows):
+        x = m.external(f.to)
+        if x is not None:
+            out.append(_external_row(m, i, f, x))
+            continue
         s = m.service(f.to)
         h = m.host(s.host)
         tls = s.tls.mode if s.tls.mode != "none" else f"none ({s.tls.reason})"
@@ -74,6 +79,28 @@ def rows(m: Manifest) -> list[Row]:
             )
         )
     return out
+
+
+def _external_row(m: Manifest, i: int, f: Flow, x: ExternalService) -> Row:
+    """A flow out of the appliance: its host is not ours and its certificate (if tls) is not the site CA's."""
+    tls = x.tls.mode if x.tls.mode != "none" else f"none ({x.tls.reason})"
+    return Row(
+        i + 1,
+        f.source,
+        " ".join(source_addresses(m, f.source)),
+        x.name,
+        f"{EXTERNAL} ({x.kind})",
+        " ".join(x.addresses),
+        x.port,
+        x.protocol,
+        tls,
+        "operator's CA (not the site CA)" if x.tls.mode == "tls" else "-",
+        "-",
+        "-",
+        f.purpose,
+        f.approver,
+        " ".join(controls(m, f)),
+    )
 
 
 COLUMNS = [f.name for f in fields(Row)]
@@ -117,6 +144,7 @@ def md_table(m: Manifest) -> str:
 def to_markdown(m: Manifest, manifest_name: str, sha256: str) -> str:
     return (
         f"<!--\n{header(manifest_name, sha256, '')}-->\n\n# Port map: {m.site.name}\n\n"
-        "Every port open on any host, one row per approved flow; everything else is dropped.\n\n"
+        "Every port open on any host, and every destination outside the appliance a host may reach, one row "
+        "per approved flow; everything else is dropped.\n\n"
         + md_table(m)
     )

@@ -69,13 +69,14 @@ def test_mtls_flow_needs_an_identity_held_by_the_source():
     data = _single()
     data["hosts"].append({"name": "app1", "addresses": ["198.18.0.11"], "roles": []})
     data["flows"].append({"from": "app1", "to": "postgresql", "purpose": "x", "approver": "y"})
+    last = len(data["flows"]) - 1
     assert any(
-        p.endswith("flows[2].identity: service 'postgresql' requires mtls: name a client identity")
+        p.endswith(f"flows[{last}].identity: service 'postgresql' requires mtls: name a client identity")
         for p in _errors(data)
     )
-    data["flows"][2]["identity"] = "gateway"
+    data["flows"][last]["identity"] = "gateway"
     assert any(
-        p.endswith("flows[2].identity: identity 'gateway' is not held by 'app1'") for p in _errors(data)
+        p.endswith(f"flows[{last}].identity: identity 'gateway' is not held by 'app1'") for p in _errors(data)
     )
 
 

@@ -88,7 +88,8 @@ def test_network_policies_deny_by_default_and_admit_exactly_the_flows(example):
     egress = {name: p["egress"][0]["to"][0]["ipBlock"]["cidr"] + f":{p['egress'][0]['ports'][0]['port']}"
               for name, p in policies.items() if name.startswith("gateway-to-") and name != "gateway-to-dns"}
     assert egress == {"gateway-to-postgresql": "198.18.1.20/32:5432", "gateway-to-redis": "198.18.1.21/32:6379",
-                      "gateway-to-s3": "198.18.1.22/32:9000", "gateway-to-otelcol-grpc": "198.18.1.23/32:4317"}
+                      "gateway-to-s3": "198.18.1.22/32:9000", "gateway-to-otelcol-grpc": "198.18.1.23/32:4317",
+                      "gateway-to-llm-upstream": "198.18.50.0/28:8443"}
     # Only lb1 sends to otelcol-http; SSH flows do not concern a pod; lb1 is replaced by the Service.
     assert not any("ssh" in n or "otelcol-http" in n or "lb1" in n for n in policies)
 

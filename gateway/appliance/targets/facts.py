@@ -53,14 +53,16 @@ class Options:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One service the gateways reach, or that is reached: name, DNS name, port, addresses of its host."""
+    """One service the gateways reach, or that is reached: name, DNS name, port, addresses of its host
+    (or of an external service)."""
 
     name: str
     kind: str
     fqdn: str
     port: int
-    addresses: tuple[str, ...]
+    addresses: tuple[str, ...]  # IPs; for an external service also networks (CIDR)
     mtls: bool
+    protocol: str = "tcp"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Gateway:
     dns_names: tuple[str, ...]
     backing: tuple[Endpoint, ...]
     callers: tuple[Caller, ...]
+    external: tuple[Endpoint, ...] = ()  # outside the site; fqdn "" (the operator's config names them)
 
 
 def _gateways(m: Manifest) -> list[Service]:
@@ -107,6 +110,8 @@ def gateway(m: Manifest) -> Gateway:
                                        s.tls.mode == "mtls")
     callers = []
     for f in m.flows:
+        if m.external(f.to) is not None:
+            continue  # outward: see `external` below
         target = m.service(f.to)
         if target.kind not in ("gateway", "loadbalancer") or f.source in gw_hosts | lb_hosts:
             continue  # the orchestrator's load balancer replaces the balancer host
@@ -115,8 +120,11 @@ def gateway(m: Manifest) -> Gateway:
         callers.append(Caller(f.source, cidrs, f.purpose))
     names = [m.fqdn(first.name), *first.dns_names, *(n for s in m.services if s.kind == "loadbalancer"
                                                      for n in [m.fqdn(s.name)])]
+    # External services a gateway host has a flow to (the operator's LLM servers): the pods' egress.
+    external = {x.name: Endpoint(x.name, x.kind, "", x.port, tuple(x.addresses), False, x.protocol)
+                for f in m.flows if f.source in gw_hosts and (x := m.external(f.to)) is not None}
     return Gateway(first.port, max(len(gws), 1), m.fqdn(first.name), tuple(dict.fromkeys(names)),
-                   tuple(backing.values()), tuple(callers))
+                   tuple(backing.values()), tuple(callers), tuple(external.values()))
 
 
 def environment(m: Manifest) -> dict[str, str]:
