@@ -13,9 +13,11 @@ supply-chain-deps: ## Debian packages for images and arm64 emulation (root)
 
 lock: $(TOOLS)/.installed ## recompile wheelhouse/locks/* from the .in files and pyproject.toml (PyPI)
 	UV=$(TOOLS)/bin/uv $(TOOLS_PY) wheelhouse/tools/lock.py compile
+	$(PYTHON) wheelhouse/tools/sink_lock.py write
 
 lock-check: ## fail if a lock is stale against its .in (offline)
 	$(PYTHON) wheelhouse/tools/lock.py check
+	$(PYTHON) wheelhouse/tools/sink_lock.py check
 
 wheelhouse: $(TOOLS)/.installed ## download every runtime wheel for amd64 and arm64 into wheelhouse/dist/ (reuses intact ones)
 	$(CLEAN_PIP) $(TOOLS_PY) wheelhouse/tools/fetch.py build

@@ -2,8 +2,9 @@
 gateway's OTLP sink serves the manifest's OTLP/HTTP service in the collector's place.
 
 site.yml runs preflight, common, pki and otelcol only (`--tags`) with the single-node manifest, twice: the
-sink is installed from three wheels of the bundle's wheelhouse into its own venv, runs non-root as
-otlp-sink.service with mutual TLS on the service's bind address, and the second run changes nothing.
+sink's venv is exactly its lock (protobuf, opentelemetry-proto: ansible/files/locked-venv.py, pip check),
+otlp_sink.py runs beside it non-root as otlp-sink.service with mutual TLS on the service's bind address,
+and the second run changes nothing.
 From the node's network namespace: the HAProxy front's identity (otelcol-http-front) gets an OTLP/HTTP
 answer, another certificate of the site CA is closed on, and an OTel SDK exporter's spans land in the
 traces file the trainer's glob reads.
@@ -24,13 +25,16 @@ pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.netns]
 SINK = ["-e", "otelcol_enabled=true", "-e", "otelcol_backend=sink"]
 TAGS = ["--tags", "preflight,common,pki,otelcol"]
 
-# One POST of an empty OTLP/HTTP traces export with a client identity; prints the status line or why not.
+# One POST of an empty OTLP/HTTP traces export (declaring argv[4] bytes, default 0, sending none) with a
+# client identity; prints the status line or why not.
 POST = """import socket, ssl, sys
 c = ssl.create_default_context(cafile=sys.argv[1]); c.load_cert_chain(sys.argv[2], sys.argv[3])
+length = sys.argv[4] if len(sys.argv) > 4 else "0"
 try:
     with c.wrap_socket(socket.create_connection(("127.0.0.1", 14318), timeout=5),
                        server_hostname="otelcol-http.appliance.internal") as s:
-        s.sendall(b"POST /v1/traces HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+        s.sendall(f"POST /v1/traces HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: {length}\\r\\n"
+                  "Connection: close\\r\\n\\r\\n".encode())
         print(s.recv(64).decode().split("\\r\\n")[0] or "closed")
 except (ssl.SSLError, OSError):
     print("closed")
@@ -73,24 +77,30 @@ def test_the_sink_is_installed_in_its_own_venv_non_root_and_the_second_run_chang
     assert "The OTLP sink serves OTLP/HTTP only: otelcol-grpc (gRPC) has no server" in printed
     out = node.exec(["sh", "-c", "systemctl is-active otlp-sink; systemctl show -p User --value otlp-sink; "
                      "stat -c '%a %U' /var/lib/otelcol /etc/otelcol-contrib/tls/otelcol-http.key; "
+                     "systemctl show -p ExecStart --value otlp-sink | grep -o 'python -I [^ ]*'; "
+                     "/opt/otlp-sink/venv/bin/python -m pip check; "
                      "/opt/otlp-sink/venv/bin/python -m pip list --format=freeze"], capture_output=True, text=True)
     lines = out.stdout.splitlines()
-    assert lines[:4] == ["active", "otelcol-contrib", "750 otelcol-contrib", "600 otelcol-contrib"], out.stdout
-    packages = {line.split("==")[0].lower().replace("_", "-") for line in lines[4:]}
-    assert packages - {"pip", "setuptools"} == {"protobuf", "opentelemetry-proto", "gateway"}, lines[4:]
+    assert lines[:6] == ["active", "otelcol-contrib", "750 otelcol-contrib", "600 otelcol-contrib",
+                         "python -I /opt/otlp-sink/wheelhouse/otlp_sink.py",
+                         "No broken requirements found."], out.stdout
+    packages = {line.split("==")[0].lower().replace("_", "-") for line in lines[6:]}
+    assert packages - {"pip", "setuptools"} == {"protobuf", "opentelemetry-proto"}, lines[6:]  # the sink's lock
 
 
 def test_the_fronts_identity_is_answered_another_is_closed_on_and_spans_land_in_the_trainers_file(sink_node):
     node, site, _, _ = sink_node
     pki = site / "pki"
 
-    def post(identity: str) -> str:
+    def post(identity: str, length: int = 0) -> str:
         out = node.node_net([sys.executable, "-c", POST, str(pki / "ca-bundle.pem"),
-                             str(pki / f"clients/{identity}.chain.pem"), str(pki / f"clients/{identity}.key")],
-                            capture_output=True, text=True, timeout=30)
+                             str(pki / f"clients/{identity}.chain.pem"), str(pki / f"clients/{identity}.key"),
+                             str(length)], capture_output=True, text=True, timeout=30)
         return out.stdout.strip()
 
     assert post("otelcol-http-front") == "HTTP/1.1 200 OK"
+    # otelcol_sink_max_request_body_size (20 MiB): a larger declared body is refused before it is sent
+    assert post("otelcol-http-front", 20 * 2**20 + 1) == "HTTP/1.1 413 Request Entity Too Large"
     assert post("gateway") == "closed"  # admitted only through the HAProxy front, which checks CRLs
     # The front's identity is the only one admitted: the exporter here presents it, as HAProxy relays.
     front = [str(pki / "clients/otelcol-http-front.chain.pem"), str(pki / "clients/otelcol-http-front.key")]
