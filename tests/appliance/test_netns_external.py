@@ -1,0 +1,57 @@
+"""Egress to an external service, probed on the nftables backend: node1 of the single-node example runs its
+generated ruleset in a namespace; a second namespace stands for the outside world and holds the external
+llm-upstream's address (198.18.50.2) and a neighbour (198.18.50.3), both listening on the upstream's port and
+on one more. From node1 only 198.18.50.2:8080 answers; every other SYN is counted by node1's own output
+chain's drop rule and times out, in the same run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.appliance.generate import documents
+from tests.appliance.conftest import require_root, require_tool
+from tests.appliance.netns import connect, listen, sh, two_hosts
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+HOST = "node1"
+UPSTREAM = "llm-upstream"
+NEIGHBOUR = "198.18.50.3"  # no external service: same network, not declared
+OTHER_PORT = 8081  # not the upstream's port
+
+
+def _output_drops(ns: str) -> int:
+    data = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "appliance", "output").stdout)
+    rule = next(i["rule"] for i in data["nftables"]
+                if "rule" in i and i["rule"].get("comment", "").startswith("drop"))
+    return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+
+
+def test_a_host_reaches_its_declared_external_llm_and_nothing_beside_it(example, tmp_path):
+    require_root()
+    require_tool("nft", "nftables")
+    require_tool("ip", "iproute2")
+    loaded = example("single-node")
+    m = loaded.manifest
+    assert m.firewall.egress == "drop"
+    upstream = m.external(UPSTREAM)
+    assert upstream is not None and any(f.source == HOST and f.to == UPSTREAM for f in m.flows)
+    address, port = upstream.addresses[0], upstream.port
+    assert (address, port) == ("198.18.50.2", 8080)  # where the site test runs its fake upstream
+    ruleset = tmp_path / f"{HOST}.nft"
+    ruleset.write_text(documents(loaded, render=False)[f"firewall/{HOST}.nft"])
+
+    with two_hosts(m.host(HOST).addresses[0], address, NEIGHBOUR) as (node, world, procs):
+        sh("ip", "netns", "exec", node, "nft", "-f", str(ruleset))
+        listen(world, procs, port, OTHER_PORT)
+        outcomes = {}
+        for target in ((address, port), (address, OTHER_PORT), (NEIGHBOUR, port), (NEIGHBOUR, OTHER_PORT)):
+            before = _output_drops(node)
+            outcomes[target] = (connect(node, *target, timeout=0.5), _output_drops(node) - before)
+        assert outcomes[(address, port)] == ("hello", 0)
+        for target in ((address, OTHER_PORT), (NEIGHBOUR, port), (NEIGHBOUR, OTHER_PORT)):
+            answer, dropped = outcomes[target]
+            assert answer == "timeout" and dropped > 0, f"{target}: {answer}, {dropped} dropped by node1's output chain"
+        # Every one of them listens: only node1's output chain kept them from answering.
+        assert {connect(world, a, p) for a in (address, NEIGHBOUR) for p in (port, OTHER_PORT)} == {"hello"}
