@@ -10,9 +10,10 @@ import json
 
 import pytest
 
+from gateway.appliance.audit import audit_firewall
 from gateway.appliance.generate import documents
 from tests.appliance.conftest import require_root, require_tool
-from tests.appliance.netns import connect, listen, sh, two_hosts
+from tests.appliance.netns import connect, listen, one_host, sh, two_hosts
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 HOST = "node1"
@@ -55,3 +56,20 @@ def test_a_host_reaches_its_declared_external_llm_and_nothing_beside_it(example,
             assert answer == "timeout" and dropped > 0, f"{target}: {answer}, {dropped} dropped by node1's output chain"
         # Every one of them listens: only node1's output chain kept them from answering.
         assert {connect(world, a, p) for a in (address, NEIGHBOUR) for p in (port, OTHER_PORT)} == {"hello"}
+
+
+@pytest.mark.parametrize(("name", "host"), [("single-node", "node1"), ("ha", "gw1")])
+def test_the_audit_reads_the_external_rules_back_as_the_manifest_says(example, tmp_path, name, host):
+    """An address (single-node) and a network (the HA example's pool) read back from `nft -j` equal what
+    the manifest expects; a rule for another port would be a finding (the audit's own tests show that)."""
+    require_root()
+    require_tool("nft", "nftables")
+    loaded = example(name)
+    ruleset = tmp_path / f"{host}.nft"
+    ruleset.write_text(documents(loaded, render=False)[f"firewall/{host}.nft"])
+    with one_host([]) as ns:
+        sh("ip", "netns", "exec", ns, "nft", "-f", str(ruleset))
+        listed = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset").stdout)
+    assert any("198.18.50." in json.dumps(i) for i in listed["nftables"] if "rule" in i)
+    report = audit_firewall(loaded.manifest, host, listed)
+    assert report.findings == []
