@@ -19,6 +19,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import sys
 import tarfile
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         changed = not args.out.is_file() or args.out.read_bytes() != data
         if changed:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.out.with_name(args.out.name + ".tmp")
+            tmp = args.out.with_name(f"{args.out.name}.{os.getpid()}.tmp")  # hosts of one arch may pack at once
             tmp.write_bytes(data)
             tmp.replace(args.out)
     except (PackError, OSError, zipfile.BadZipFile, KeyError) as exc:
