@@ -3,7 +3,7 @@
 
 The tar is what ansible/files/locked-venv.py installs on the collector's host:
 - the wheels of the sink's lock (otlp-sink-linux-<arch>.txt, the runtime lock's pins), each checked here
-  against the lock's hashes, as requirements/otlp-sink.txt; pip checks them again with --require-hashes;
+  against the lock's hashes, as requirements/otlp-sink.txt; pip checks them again (locked-venv.py);
 - otlp_sink.py, the sink itself, taken from the bundle's gateway wheel: the wheel's sha256 is checked
   against requirements/gateway.txt and the file's against the wheel's RECORD. The gateway wheel itself
   is not installed: it declares the gateway's whole runtime (LiteLLM...), which the sink does not need,
