@@ -110,6 +110,18 @@ def export_graph(router, trainer, candidates):
     return list(router.model_names), arrays, {}, True
 
 
+def fold_standardization(arrays: dict[str, np.ndarray], mean: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """A first layer trained on `(x - mean) / scale`, rewritten to take `x` itself:
+    `((x - mean) / scale) @ W + b == x @ (W / scale[:, None]) + (b - (mean / scale) @ W)`.
+    float64, so the fold adds no rounding the library's float32 forward pass would not see."""
+    w = np.asarray(arrays["weights_0"], dtype=np.float64)
+    b = np.asarray(arrays["biases_0"], dtype=np.float64)
+    if w.shape[0] != mean.shape[0] or mean.shape != scale.shape:
+        raise ArtifactError(f"standardisation of {mean.shape[0]} inputs does not fit weights_0 {w.shape}")
+    mean, scale = np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    return {**arrays, "weights_0": w / scale[:, None], "biases_0": b - (mean / scale) @ w}
+
+
 def exporter_of(cls: type) -> Callable[..., tuple[list[str], dict, dict, bool]]:
     """The export function a strategy's `training.exporter` names ("module:function")."""
     module, _, function = cls.training.exporter.partition(":")
@@ -117,11 +129,14 @@ def exporter_of(cls: type) -> Callable[..., tuple[list[str], dict, dict, bool]]:
 
 
 def export(strategy: str, router, trainer, candidates: list[str], version: str, metrics: dict,
-           encoder=None) -> dict[str, bytes]:
+           encoder=None, scaling: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, bytes]:
     """The artifact's files for a trained `strategy` ("knn"); its arrays must be the ones the
-    gateway's strategy declares (`arrays`), so an exporter and its reader cannot drift apart."""
+    gateway's strategy declares (`arrays`), so an exporter and its reader cannot drift apart.
+    `scaling` (mean, scale): the library trained on standardised vectors (`training.standardize`)."""
     cls = trainable()[strategy]
     names, arrays, params, needs_embedding = exporter_of(cls)(router, trainer, list(candidates))
+    if scaling is not None:
+        arrays = fold_standardization(arrays, *scaling)
     undeclared = undeclared_arrays(cls.arrays, arrays)
     if undeclared:
         raise ArtifactError(f"export of {cls.name}: arrays {undeclared} are not declared by {cls.__name__}.arrays "

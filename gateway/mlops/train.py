@@ -10,7 +10,10 @@ For every strategy this writes LLMRouter's YAML (absolute paths), builds the lib
 trainer, trains, exports `<strategy>.tar`, and records the library's own `route_single` choice for
 each held-out query (the parity reference). The library's Longformer embedding is replaced by the
 precomputed vectors (`get_longformer_embedding` is patched in each router module): the files are
-local, and the router trains on exactly the vectors the gateway computes at serving time.
+local, and the router trains on exactly the vectors the gateway computes at serving time. A strategy
+whose spec says `standardize` (mlp) trains on them standardised by the training mean and std, and its
+export folds that map into the first layer (`export.fold_standardization`): Adam on the static
+encoder's vectors, which share one large mean direction, otherwise fits slowly (docs/mlops-training.md).
 """
 
 from __future__ import annotations
@@ -36,9 +39,16 @@ NATIVE = {short: cls.native_training for short, cls in native_trainable().items(
 TRAINABLE = tuple(SPECS) + tuple(NATIVE)
 
 
-def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
-    """Route the library's embedding calls to the precomputed MiniLM vectors (computed on demand,
-    from local files, for a text not seen before)."""
+def standardization(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) per input over the training vectors; a constant input keeps scale 1."""
+    mean, scale = vectors.mean(axis=0, dtype=np.float64), vectors.std(axis=0, dtype=np.float64)
+    return mean, np.where(scale > 1e-12, scale, 1.0)
+
+
+def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str,
+                     scaling: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Route the library's embedding calls to the precomputed vectors (computed on demand, from
+    local files, for a text not seen before), standardised by `scaling` when the strategy trains so."""
     import torch
 
     from gateway.mlops.embed import embed_texts
@@ -46,9 +56,11 @@ def _patch_embedding(lookup: dict[str, np.ndarray], encoder: str) -> None:
     def embedding(texts):
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
-        vectors = [lookup[t] if t in lookup else embed_texts([t], progress=False, encoder=encoder)[0]
-                   for t in items]
-        tensor = torch.tensor(np.stack(vectors), dtype=torch.float32)
+        vectors = np.stack([lookup[t] if t in lookup else embed_texts([t], progress=False, encoder=encoder)[0]
+                            for t in items])
+        if scaling is not None:
+            vectors = (vectors - scaling[0]) / scaling[1]
+        tensor = torch.tensor(vectors, dtype=torch.float32)
         return tensor[0] if single else tensor
 
     import llmrouter.utils as utils
@@ -68,13 +80,13 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _config(strategy: str, data: Path, work: Path, hparam: dict) -> Path:
+def _config(strategy: str, data: Path, work: Path, hparam: dict, embeddings: Path) -> Path:
     import yaml
 
     model_file = work / f"{strategy}{SPECS[strategy].model_suffix}"
     cfg = {
         "data_path": {"routing_data_train": str(work / "routing_train.jsonl"),
-                      "query_embedding_data": str(work / "embeddings_train.pt"),
+                      "query_embedding_data": str(embeddings),
                       "llm_data": str(data / "llm_data.json")},
         "hparam": hparam,
         "model_path": {"ini_model_path": str(work / "none"), "save_model_path": str(model_file),
@@ -137,8 +149,6 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
         heldout_vectors = embed_texts(heldout, encoder=encoder)
         np.save(out / "embeddings_heldout.npy", heldout_vectors)
         lookup.update(zip(heldout, heldout_vectors, strict=True))
-    if library:
-        _patch_embedding(lookup, encoder)
     dim = int(train_vectors.shape[1])
     candidates = list(dict.fromkeys(r["model_name"] for r in rows))
     report: dict = {"version": version, "candidates": candidates, "heldout": len(heldout), "encoder": encoder,
@@ -155,14 +165,21 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
         hparam = {**spec.hparams, **hparams.get(strategy, {})}
         if "text_dim" in hparam:  # mf projects the query vector: its width is the encoder's
             hparam["text_dim"] = dim
-        cfg = _config(strategy, data, work, hparam)
+        scaling, embeddings = None, work / "embeddings_train.pt"
+        if spec.standardize:
+            scaling = standardization(train_vectors)
+            embeddings = work / f"embeddings_train_{strategy}.pt"
+            torch.save({i: torch.tensor(((v - scaling[0]) / scaling[1]).astype(np.float32))
+                        for i, v in enumerate(train_vectors)}, embeddings)
+        _patch_embedding(lookup, encoder, scaling)
+        cfg = _config(strategy, data, work, hparam, embeddings)
         started = time.perf_counter()
         router = getattr(mod, spec.router_class)(str(cfg))
         trainer = getattr(mod, spec.trainer_class)(router, device="cpu")
         trainer.train()
         train_seconds = time.perf_counter() - started
         files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)},
-                       encoder=carried)
+                       encoder=carried, scaling=scaling)
         artifact = fmt.write_tar(files, out / f"{strategy}.tar")
         started = time.perf_counter()
         choices = [router.route_single({"query": q})["model_name"]

@@ -32,6 +32,10 @@ class TrainingSpec:
     tune: tuple[str, tuple] | None = None
     #: the library saves its model as this file type (".pkl" or ".pt")
     model_suffix: str = ".pkl"
+    #: train on standardised query vectors ((x - mean) / std over the training vectors); the export
+    #: folds that affine map into the first layer (`weights_0`, `biases_0`), so the artifact and its
+    #: reader are unchanged and the gateway feeds it the encoder's raw vectors
+    standardize: bool = False
 
 
 def array_pattern(names: Sequence[str]) -> re.Pattern[str]:
