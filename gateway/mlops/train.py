@@ -172,11 +172,19 @@ def train_all(data: Path, out: Path, strategies: list[str], hparams: dict, versi
             torch.save({i: torch.tensor(((v - scaling[0]) / scaling[1]).astype(np.float32))
                         for i, v in enumerate(train_vectors)}, embeddings)
         _patch_embedding(lookup, encoder, scaling)
-        cfg = _config(strategy, data, work, hparam, embeddings)
         started = time.perf_counter()
-        router = getattr(mod, spec.router_class)(str(cfg))
-        trainer = getattr(mod, spec.trainer_class)(router, device="cpu")
-        trainer.train()
+        if spec.ensemble > 1:
+            from gateway.mlops.mlp_ensemble import train_ensemble
+
+            def config(hp: dict, name: str = strategy, path: Path = embeddings) -> Path:
+                return _config(name, data, work, hp, path)
+
+            router, trainer = train_ensemble(mod, spec, hparam, members=spec.ensemble, seed=seed, config=config,
+                                             reseed=_seed)
+        else:
+            router = getattr(mod, spec.router_class)(str(_config(strategy, data, work, hparam, embeddings)))
+            trainer = getattr(mod, spec.trainer_class)(router, device="cpu")
+            trainer.train()
         train_seconds = time.perf_counter() - started
         files = export(strategy, router, trainer, candidates, version, {"train_seconds": round(train_seconds, 2)},
                        encoder=carried, scaling=scaling)

@@ -36,6 +36,9 @@ class TrainingSpec:
     #: folds that affine map into the first layer (`weights_0`, `biases_0`), so the artifact and its
     #: reader are unchanged and the gateway feeds it the encoder's raw vectors
     standardize: bool = False
+    #: train this many networks from consecutive seeds and serve the mean of their logits as one
+    #: wider network (gateway.mlops.mlp_ensemble; MLPRouter only): less seed-to-seed variance
+    ensemble: int = 1
 
 
 def array_pattern(names: Sequence[str]) -> re.Pattern[str]:

@@ -30,7 +30,7 @@ class MLPStrategy(c.StrategyBase):
         "llmrouter.models.mlprouter", "MLPRouter", "MLPTrainer",
         hparams={"hidden_layer_sizes": [128, 64], "activation": "relu", "epochs": 30, "lr": 0.001, "batch_size": 64},
         exporter="gateway.mlops.export:export_mlp", tune=("epochs", (10, 30, 60)), model_suffix=".pt",
-        standardize=True)
+        standardize=True, ensemble=5)
     needs_embedding = True
 
     def __init__(self, artifact: Artifact):
