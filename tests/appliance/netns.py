@@ -5,6 +5,7 @@ Addresses come from the manifest (198.18.0.0/15, the benchmarking range), so not
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,6 +81,13 @@ def listen(ns: str, procs: list, *ports: int) -> subprocess.Popen:
     line = p.stdout.readline()
     assert line.strip() == "ready" and time.monotonic() < deadline, f"listener on {ports} did not start"
     return p
+
+
+def drops(ns: str, chain: str) -> int:
+    """Packets counted by the `drop: not in the manifest` rule of a chain of the appliance table in `ns`."""
+    data = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "appliance", chain).stdout)
+    rule = next(i["rule"] for i in data["nftables"] if "rule" in i and i["rule"].get("comment", "").startswith("drop"))
+    return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
 
 
 def connect(ns: str, addr: str, port: int, timeout: float = 1.0) -> str:

@@ -6,24 +6,15 @@ which counts it, so the client times out. The firewalld form is probed in tests/
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from gateway.appliance.generate import documents
 from tests.appliance.conftest import require_root, require_tool
-from tests.appliance.netns import connect, listen, sh, two_hosts
+from tests.appliance.netns import connect, drops, listen, sh, two_hosts
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 HOST = "gw1"
 UNUSED_PORT = 8080  # no service of the site: a listener there proves only the firewall stops gw1
-
-
-def _output_drops(ns: str) -> int:
-    data = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "appliance", "output").stdout)
-    rule = next(i["rule"] for i in data["nftables"]
-                if "rule" in i and i["rule"].get("comment", "").startswith("drop"))
-    return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
 
 
 def test_a_host_with_egress_drop_reaches_its_flows_and_nothing_else(example, tmp_path):
@@ -51,11 +42,11 @@ def test_a_host_with_egress_drop_reaches_its_flows_and_nothing_else(example, tmp
         seen = {}
         for address in others:
             for port in ports:
-                before = _output_drops(gw)
+                before = drops(gw, "output")
                 # a declared flow answers at once; an undeclared SYN never leaves gw1
                 seen[(address, port)] = connect(gw, address, port, timeout=0.3)
                 if (address, port) not in declared:
-                    assert _output_drops(gw) > before, f"{address}:{port} was not counted as dropped"
+                    assert drops(gw, "output") > before, f"{address}:{port} was not counted as dropped"
         reached = {pair for pair, answer in seen.items() if answer == "hello"}
         assert reached == declared, f"reached {sorted(reached)}, declared {sorted(declared)}"
         refused = {answer for pair, answer in seen.items() if pair not in declared}

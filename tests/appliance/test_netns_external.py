@@ -13,20 +13,13 @@ import pytest
 from gateway.appliance.audit import audit_firewall
 from gateway.appliance.generate import documents
 from tests.appliance.conftest import require_root, require_tool
-from tests.appliance.netns import connect, listen, one_host, sh, two_hosts
+from tests.appliance.netns import connect, drops, listen, one_host, sh, two_hosts
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 HOST = "node1"
 UPSTREAM = "llm-upstream"
 NEIGHBOUR = "198.18.50.3"  # no external service: same network, not declared
 OTHER_PORT = 8081  # not the upstream's port
-
-
-def _output_drops(ns: str) -> int:
-    data = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "appliance", "output").stdout)
-    rule = next(i["rule"] for i in data["nftables"]
-                if "rule" in i and i["rule"].get("comment", "").startswith("drop"))
-    return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
 
 
 def test_a_host_reaches_its_declared_external_llm_and_nothing_beside_it(example, tmp_path):
@@ -48,8 +41,8 @@ def test_a_host_reaches_its_declared_external_llm_and_nothing_beside_it(example,
         listen(world, procs, port, OTHER_PORT)
         outcomes = {}
         for target in ((address, port), (address, OTHER_PORT), (NEIGHBOUR, port), (NEIGHBOUR, OTHER_PORT)):
-            before = _output_drops(node)
-            outcomes[target] = (connect(node, *target, timeout=0.5), _output_drops(node) - before)
+            before = drops(node, "output")
+            outcomes[target] = (connect(node, *target, timeout=0.5), drops(node, "output") - before)
         assert outcomes[(address, port)] == ("hello", 0)
         for target in ((address, OTHER_PORT), (NEIGHBOUR, port), (NEIGHBOUR, OTHER_PORT)):
             answer, dropped = outcomes[target]

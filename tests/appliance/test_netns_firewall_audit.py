@@ -11,7 +11,7 @@ import pytest
 
 from gateway.appliance.generate import documents
 from tests.appliance.conftest import EXAMPLES, REPO, require_root, require_tool
-from tests.appliance.netns import connect, listen, sh, two_hosts
+from tests.appliance.netns import connect, drops, listen, sh, two_hosts
 
 MANIFEST = EXAMPLES / "ha" / "appliance.yaml"
 GW1, DB1 = "198.18.1.11", "198.18.1.20"
@@ -43,16 +43,6 @@ def _audit(ns: str) -> subprocess.CompletedProcess:
     )
 
 
-def _drop_counter(ns: str) -> int:
-    data = json.loads(
-        sh("ip", "netns", "exec", ns, "nft", "-j", "list", "chain", "inet", "appliance", "input").stdout
-    )
-    rule = next(
-        i["rule"] for i in data["nftables"] if "rule" in i and i["rule"].get("comment", "").startswith("drop")
-    )
-    return next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
-
-
 def test_database_namespace_enforces_the_manifest_and_audit_sees_drift(example, tmp_path):
     require_root()
     require_tool("nft", "nftables")
@@ -70,9 +60,9 @@ def test_database_namespace_enforces_the_manifest_and_audit_sees_drift(example, 
         assert connect(gw, DB1, 5432) == "hello"
         listen(db, procs, 6380)
         assert connect(db, "127.0.0.1", 6380) == "hello"  # it is listening, so only the firewall stops gw1
-        before = _drop_counter(db)
+        before = drops(db, "input")
         assert connect(gw, DB1, 6380, timeout=1.0) == "timeout"
-        assert _drop_counter(db) > before
+        assert drops(db, "input") > before
 
         report = _audit(db)
         assert report.returncode == 1
