@@ -3,13 +3,15 @@
 The node lives in its own network namespace with one veth to a client namespace (198.18.0.0/15 and the
 manifest's user/admin networks); nothing else is reachable. Packages come from the local apt repository,
 Python packages from the wheelhouse, SeaweedFS from vendor/. The collector's package cannot be had on this
-machine, so the run sets otelcol_enabled=false (docs/install.md says so).
+machine, so the first runs set otelcol_enabled=false (docs/install.md says so); the operator's runs (#18)
+put the OTLP sink in the collector's place (otelcol_backend=sink).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -331,7 +333,47 @@ def test_a_patch_of_the_gateway_wheel_moves_the_venv_and_wheelhouse_to_the_lock_
 # -- The operator's own LiteLLM config (#18), on the same node: three more runs ---------------------------------
 
 @pytest.fixture(scope="module")
-def operator_site(installed, site):
+def upstream(installed, tmp_path_factory):
+    """The project's fake upstream (OpenAI-compatible, answers "answer from <model>") as the operator's
+    self-hosted LLM: the manifest's external service llm-upstream, in a network namespace of its own
+    behind the client namespace (tests/ansible/upstream_ns.py), also listening on a port no flow names."""
+    from tests.ansible.operator_config import UNDECLARED_PORT, UPSTREAM_ADDRESS, UPSTREAM_CONFIG, UPSTREAM_PORT
+    from tests.ansible.upstream_ns import upstream_namespace
+
+    node, _, _ = installed
+    folder = tmp_path_factory.mktemp("upstream")
+    config = folder / "fake.json"
+    config.write_text(json.dumps(UPSTREAM_CONFIG))
+    started = time.monotonic()
+    with upstream_namespace(node, UPSTREAM_ADDRESS, (UPSTREAM_PORT, UNDECLARED_PORT), config,
+                            folder / "fake.log") as fake:
+        print(f"upstream namespace up in {time.monotonic() - started:.1f} s")
+        yield fake
+
+
+def test_the_node_reaches_the_declared_upstream_and_its_egress_drops_another_port(upstream, installed):
+    """The flow node1 -> llm-upstream opens exactly its port: the node's connection to another port of the
+    same address (where the fake listens too, as the client namespace shows) times out, counted as a drop."""
+    from tests.ansible.operator_config import UNDECLARED_PORT, UPSTREAM_ADDRESS, UPSTREAM_PORT
+    from tests.ansible.outside import PEER_ADDRESS, tcp_outcome_from_node
+
+    node, _, _ = installed
+
+    def dropped() -> int:
+        ruleset = node.exec(["nft", "list", "chain", "inet", "appliance", "output"], capture_output=True, text=True)
+        found = re.search(r'counter packets (\d+) bytes \d+ comment "drop: not in the manifest"', ruleset.stdout)
+        assert found, ruleset.stdout + ruleset.stderr
+        return int(found.group(1))
+
+    assert tcp_outcome(node, UPSTREAM_ADDRESS, UNDECLARED_PORT, source=PEER_ADDRESS) == "open"  # it listens
+    before = dropped()
+    assert tcp_outcome_from_node(node, UPSTREAM_ADDRESS, UPSTREAM_PORT) == "open"
+    assert tcp_outcome_from_node(node, UPSTREAM_ADDRESS, UNDECLARED_PORT) == "dropped"
+    assert dropped() > before
+
+
+@pytest.fixture(scope="module")
+def operator_site(installed, site, upstream):
     """site.yml with the operator's config (include, fallback, Vault secret), applied twice."""
     from tests.ansible.operator_config import operator_args
 
@@ -344,8 +386,8 @@ def operator_site(installed, site):
     return node, first, second
 
 
-def test_operator_config_serves_its_include_fallback_and_vault_secret(operator_site, site):
-    from tests.ansible.operator_config import DEMO, GREETING
+def test_operator_config_serves_its_include_fallback_and_vault_secret(operator_site, site, upstream):
+    from tests.ansible.operator_config import API_KEY, DEMO
 
     node, _, _ = operator_site
     # A prompt no earlier test sent: the site's Redis response cache would answer an earlier one.
@@ -353,29 +395,34 @@ def test_operator_config_serves_its_include_fallback_and_vault_secret(operator_s
                         {"model": "auto", "messages": [{"role": "user", "content": "write a python function for #18"}]},
                         key=master_key(site))
     assert answer["status"] == 200, answer
-    assert answer["json"]["choices"][0]["message"]["content"] == GREETING  # os.environ/ from Vault reached LiteLLM
-    assert answer["headers"].get("x-gateway-routed-model") in DEMO, answer["headers"]
+    routed = answer["headers"].get("x-gateway-routed-model")
+    assert routed in DEMO, answer["headers"]
+    assert answer["json"]["choices"][0]["message"]["content"] == f"answer from {routed}"  # the upstream answered
     assert answer["headers"].get("x-gateway-routing-strategy") == "llmrouter-knn"
+    asked = [r for r in upstream.requests() if r["body"].get("messages", [{}])[-1].get("content", "")
+             == "write a python function for #18"]
+    assert asked and asked[-1]["headers"]["authorization"] == f"Bearer {API_KEY}"  # os.environ/ from Vault
     fallback = user_https(node, site, "/v1/chat/completions",
                           {"model": "flaky", "messages": [{"role": "user", "content": "hi"}]}, key=master_key(site))
     assert fallback["status"] == 200, fallback
-    assert fallback["json"]["choices"][0]["message"]["content"] == "backup here"
+    assert fallback["json"]["choices"][0]["message"]["content"] == "answer from backup"
+    assert any(r["model"] == "flaky" and r["fail"] == "server_error" for r in upstream.requests())
 
 
 def test_operator_config_second_run_changes_nothing_and_the_secret_is_never_printed(operator_site):
-    from tests.ansible.operator_config import GREETING
+    from tests.ansible.operator_config import API_KEY
 
     node, first, second = operator_site
     assert first.recap["node1"]["changed"] > 0
     assert second.recap["node1"]["changed"] == 0, second.changed_tasks()
-    assert GREETING not in first.stdout + first.stderr + second.stdout + second.stderr
-    env = node.exec(["sh", "-c", "stat -c '%a %U %G' /etc/gateway/gateway.env; grep -c '^OPERATOR_GREETING=' "
+    assert API_KEY not in first.stdout + first.stderr + second.stdout + second.stderr
+    env = node.exec(["sh", "-c", "stat -c '%a %U %G' /etc/gateway/gateway.env; grep -c '^OPERATOR_API_KEY=' "
                      "/etc/gateway/gateway.env"], capture_output=True, text=True)
     assert env.stdout.split() == ["640", "root", "gateway", "1"], env.stdout + env.stderr
 
 
 def test_a_config_that_sets_an_owned_key_fails_the_play_naming_it_and_the_old_one_keeps_serving(operator_site, site):
-    from tests.ansible.operator_config import GREETING, OWN_MASTER_KEY, operator_args
+    from tests.ansible.operator_config import OWN_MASTER_KEY, operator_args
 
     node, _, _ = operator_site
     refused = {"include": ["self-hosted.yaml"], "general_settings": {"master_key": OWN_MASTER_KEY}}
@@ -389,23 +436,90 @@ def test_a_config_that_sets_an_owned_key_fails_the_play_naming_it_and_the_old_on
     answer = user_https(node, site, "/v1/chat/completions",
                         {"model": "auto", "messages": [{"role": "user", "content": "still the operator's config?"}]},
                         key=master_key(site))
-    assert answer["status"] == 200 and answer["json"]["choices"][0]["message"]["content"] == GREETING, answer
+    assert answer["status"] == 200 and answer["json"]["choices"][0]["message"]["content"].startswith("answer from")
 
 
 # -- The MLOps loop on the installed site (#18): the trainer host role, last (it switches the router) ------------
+# Capture spans of real traffic reach the OTLP sink in the collector's place; labels come from a shadow
+# replay of the captured queries through the load balancer, scored by reference answers, written into the
+# directory the trainer's glob reads; its unit (what the timer starts) trains, gates and publishes.
 
-TRACES = "/var/lib/otelcol/traces.json"
+DATA = "/var/lib/otelcol"
+TRACES = f"{DATA}/traces.json"
+LOOP_CLIENT = Path(__file__).with_name("loop_client.py")
+#: which model answers each category right; first: the large model everywhere, then a specialist each
+FIRST = {"general": "demo-large", "code": "demo-large", "reasoning": "demo-large"}
+SECOND = {"general": "demo-small", "code": "demo-coder", "reasoning": "demo-large"}
 
 
-def _train_on_the_node(node, truth: dict, run: str) -> float:
-    """The collector's trace file with `truth`'s labels, then the trainer's unit (what its timer starts);
-    returns the wall time at which the unit finished (it publishes last)."""
-    from tests.ansible.trainer_traces import trace_lines
+def _demo_queries() -> list[dict]:
+    return [json.loads(line) for line in (REPO / "examples/demo/queries.jsonl").read_text().splitlines() if line]
 
-    text = "\n".join(trace_lines(truth, run)) + "\n"
-    wrote = node.exec(["sh", "-c", f"mkdir -p /var/lib/otelcol && cat > {TRACES} && chmod 0644 {TRACES}"],
-                      input=text, capture_output=True, text=True)
+
+def _loop_client(node, site, folder: Path, command: str, *args: str) -> object:
+    out = node.client([sys.executable, str(LOOP_CLIENT), command, "--ca", str(site / "pki/ca-bundle.pem"),
+                       "--key", master_key(site), *args], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def _node_text(node, path: str) -> str:
+    return node.exec(["sh", "-c", f"cat {path} 2>/dev/null || true"], capture_output=True, text=True).stdout
+
+
+def _captured(node, run: str, queries: list[str], timeout: float = 60) -> list[dict]:
+    """The sink's traces file's gateway.capture.call spans for `queries` (they come in batches)."""
+    from gateway.mlops.extract import extract
+    from gateway.mlops.readers import read_spans
+
+    local = Path(f"/tmp/site-traces-{run}.json")
+    deadline = time.monotonic() + timeout
+    while True:
+        local.write_text(_node_text(node, TRACES))
+        calls = [c for c in extract(read_spans(local, "otlp")).calls if c.query in queries]
+        if len({c.query for c in calls}) == len(queries) or time.monotonic() > deadline:
+            return calls
+        time.sleep(2)
+
+
+def _capture_and_label(node, site, truth: dict, run: str) -> dict:
+    """Traffic through the load balancer -> capture spans in the sink's file; a user's label through the
+    feedback route; a shadow replay scored by `truth`'s references into the trainer's directory."""
+    folder = site.parent / f"loop-{run}"
+    folder.mkdir(exist_ok=True)
+    rows = _demo_queries()
+    queries = [f"{r['query']} ({run})" for r in rows]  # new prompts: the site's Redis cache would answer old ones
+    (folder / "queries.json").write_text(json.dumps(queries))
+    traffic = _loop_client(node, site, folder, "traffic", "--queries", str(folder / "queries.json"))
+    assert {t["status"] for t in traffic} == {200}, [t for t in traffic if t["status"] != 200][:3]
+    assert all(t["content"] == f"answer from {t['routed']}" for t in traffic), traffic[:3]
+
+    calls = _captured(node, run, queries)
+    assert {c.query for c in calls} == set(queries), f"{len(calls)} of {len(queries)} captured"
+    assert {c.chosen for c in calls} <= {"demo-small", "demo-coder", "demo-large"}
+    first = traffic[0]
+    label = 1.0 if first["routed"] == truth[rows[0]["category"]] else 0.0
+    fed = _loop_client(node, site, folder, "feedback", "--response-id", first["id"], "--score", str(label))
+    assert fed["status"] == 200, fed
+
+    references = {q: f"answer from {truth[r['category']]}" for q, r in zip(queries, rows, strict=True)}
+    (folder / "references.json").write_text(json.dumps(references))
+    shadow = folder / f"traces-shadow-{run}.json"
+    counts = _loop_client(node, site, folder, "shadow", "--references", str(folder / "references.json"),
+                          "--out", str(shadow))
+    assert counts == {"replayed": 3 * len(queries), "scored": 3 * len(queries), "unscored": 0, "errors": 0}, counts
+    # Into the directory the trainer reads, as the sink's own files are (group otelcol-contrib, 0640); the
+    # previous run's shadow labels go: the references changed.
+    wrote = node.exec(["sh", "-c", f"rm -f {DATA}/traces-shadow-*.json && cat > {DATA}/traces-shadow-{run}.json && "
+                       f"chown otelcol-contrib:otelcol-contrib {DATA}/traces-shadow-{run}.json && "
+                       f"chmod 0640 {DATA}/traces-shadow-{run}.json"],
+                      input=shadow.read_text(), capture_output=True, text=True)
     assert wrote.returncode == 0, wrote.stderr
+    return {"queries": queries, "traffic": traffic, "first_id": first["id"]}
+
+
+def _train_on_the_node(node, run: str) -> float:
+    """The trainer's unit (what its timer starts); returns the wall time at which it finished (it publishes last)."""
     started = time.monotonic()
     out = node.exec(["systemctl", "start", "gateway-trainer.service"], capture_output=True, text=True, timeout=1200)
     done = time.monotonic()
@@ -431,18 +545,49 @@ def _ask_code(node, site, i: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained_site(operator_site, site):
+def first_loop(operator_site, site):
+    """Live traffic captured by the sink, labelled by a shadow replay (every reference: demo-large)."""
+    node, _, _ = operator_site
+    return _capture_and_label(node, site, FIRST, "first")
+
+
+@pytest.fixture(scope="module")
+def trained_site(first_loop, operator_site, site):
     """The trainer's first run publishes a quality router (every label says demo-large); site.yml then
     switches the operator's gateway to llmrouter-quality, which serves it from S3."""
     from tests.ansible.operator_config import operator_args
-    from tests.ansible.trainer_traces import FIRST
 
     node, _, _ = operator_site
-    _train_on_the_node(node, FIRST, "first")
+    _train_on_the_node(node, "first")
     args = operator_args(site.parent / "operator") + ["-e", "gateway_routing_strategy=llmrouter-quality"]
     switched = run_playbook(site, node, extra=args)
     assert switched.returncode == 0, switched.tail()
     return node
+
+
+def test_the_otlp_sink_stands_in_for_the_collector_and_the_gateway_exports_to_it_over_http(first_loop, operator_site):
+    """The sink's own checks (venv, mTLS identities) are tests/ansible/test_otlp_sink_role.py's; here: the
+    operator's run switched the installed site to it, and its files are the trainer's to read."""
+    node, _, _ = operator_site  # after first_loop: the sink has written its traces file
+    script = ("systemctl is-active otlp-sink; systemctl show -p User --value otlp-sink; "
+              f"stat -c '%a %U %G' {DATA} {TRACES}; grep -c '^OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf$' "
+              "/etc/gateway/gateway.env; systemctl show -p SupplementaryGroups --value gateway-trainer.service")
+    out = node.exec(["sh", "-c", script], capture_output=True, text=True)
+    assert out.stdout.split("\n")[:6] == ["active", "otelcol-contrib", "750 otelcol-contrib otelcol-contrib",
+                                           "640 otelcol-contrib otelcol-contrib", "1", "otelcol-contrib"], out.stdout
+
+
+def test_capture_spans_reach_the_sinks_file_and_no_prompt_text_reaches_a_log(first_loop, operator_site):
+    node, _, _ = operator_site
+    probe = first_loop["queries"][0]
+    traces = _node_text(node, f"{DATA}/traces.json")
+    assert "gateway.capture.call" in traces and probe in traces
+    assert "gateway.feedback" in traces and first_loop["first_id"] in traces  # the user's label, via the route
+    logs = _node_text(node, f"{DATA}/logs*.json") + _node_text(node, f"{DATA}/metrics*.json")
+    assert logs, "the gateway's OTLP logs and metrics reached the sink"
+    journal = node.exec(["journalctl", "--no-pager", "-o", "cat"], capture_output=True, text=True).stdout
+    for query in first_loop["queries"][:10]:
+        assert query not in logs and query not in journal, query
 
 
 def test_the_trainer_is_installed_non_root_on_a_timer_with_its_own_identity(trained_site):
@@ -461,8 +606,6 @@ def test_the_trainer_is_installed_non_root_on_a_timer_with_its_own_identity(trai
 
 
 def test_a_trainer_run_publishes_and_the_gateway_hot_reloads_it_while_answers_keep_flowing(trained_site, site):
-    from tests.ansible.trainer_traces import SECOND
-
     node = trained_site
     before = _status(node, site)
     assert before["strategy"] == "llmrouter-quality", before
@@ -470,7 +613,8 @@ def test_a_trainer_run_publishes_and_the_gateway_hot_reloads_it_while_answers_ke
     assert first["status"] == 200, first
     assert first["headers"].get("x-gateway-routed-model") == "demo-large", first["headers"]  # the first truth
 
-    published = _train_on_the_node(node, SECOND, "second")  # a code specialist now
+    _capture_and_label(node, site, SECOND, "second")  # a code specialist now
+    published = _train_on_the_node(node, "second")
     sha = node.exec(["sha256sum", "/var/lib/gateway-trainer/work/artifacts/quality.tar"],
                     capture_output=True, text=True).stdout.split()[0]
     answers, routed_new, i = [], None, 0

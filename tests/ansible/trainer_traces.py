@@ -1,5 +1,7 @@
-"""Trace files as the collector's file exporter writes them (one OTLP/JSON export request per line), for
-the trainer on an installed site: no collector binary can be had here (docs/install.md).
+"""Synthetic trace files as the collector's file exporter writes them (one OTLP/JSON export request per
+line), for the fast test of the trainer's loop without torch (tests/mlops/test_native_loop_without_torch.py):
+it needs labelled traces in seconds, without a gateway. The site test no longer uses them: there the
+gateway's capture spans reach the OTLP sink and a shadow replay labels them (tests/ansible/test_site.py).
 
 Each demo query is answered by each of the three demo models (one `gateway.capture.call` span each, as
 shadow evaluation writes them) and scored (`gateway.feedback`): the model a `truth` names for the query's
