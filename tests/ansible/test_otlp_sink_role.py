@@ -4,7 +4,7 @@ gateway's OTLP sink serves the manifest's OTLP/HTTP service in the collector's p
 site.yml runs preflight, common, pki and otelcol only (`--tags`) with the single-node manifest, twice: the
 sink's venv is exactly its lock (protobuf, opentelemetry-proto: ansible/files/locked-venv.py, pip check),
 otlp_sink.py runs beside it non-root as otlp-sink.service with mutual TLS on the service's bind address,
-and the second run changes nothing.
+and the second run changes nothing, nor does a third with --check.
 From the node's network namespace: the HAProxy front's identity (otelcol-http-front) gets an OTLP/HTTP
 answer, another certificate of the site CA is closed on, and an OTel SDK exporter's spans land in the
 traces file the trainer's glob reads.
@@ -66,6 +66,10 @@ def sink_node(tmp_path_factory):
         assert first.returncode == 0, first.tail()
         second = run_playbook(site, node, *TAGS, extra=SINK)
         assert second.returncode == 0, second.tail()
+        # --check on the installed node: locked-venv.py --check finds the venv exactly its lock
+        checked = run_playbook(site, node, *TAGS, "--check", extra=SINK)
+        assert checked.returncode == 0, checked.tail()
+        assert checked.recap["node1"]["changed"] == 0, checked.changed_tasks()
         yield node, site, first, second
 
 
