@@ -520,14 +520,15 @@ def _capture_and_label(node, site, truth: dict, run: str) -> dict:
 
 def _train_on_the_node(node, run: str) -> float:
     """The trainer's unit (what its timer starts); returns the wall time at which it finished (it publishes last)."""
-    started = time.monotonic()
+    since, started = int(time.time()) - 1, time.monotonic()  # the node shares this clock
     out = node.exec(["systemctl", "start", "gateway-trainer.service"], capture_output=True, text=True, timeout=1200)
     done = time.monotonic()
-    journal = node.exec(["journalctl", "-u", "gateway-trainer.service", "--no-pager", "-n", "30"],
-                        capture_output=True, text=True).stdout
+    journal = node.exec(["journalctl", "-u", "gateway-trainer.service", "--no-pager", "-o", "cat", "--since",
+                         f"@{since}"], capture_output=True, text=True).stdout  # this run's lines only
     assert out.returncode == 0, out.stderr + journal
-    assert "published: " in journal and "published: no" not in journal, journal  # then the S3 ETag
-    print(f"trainer run {run}: {done - started:.1f} s")
+    assert re.search(r"^published: (?!no)\S+$", journal, re.M), journal  # the S3 ETag of this run's upload
+    summary = next((line for line in journal.splitlines() if "captured calls" in line), "")
+    print(f"trainer run {run}: {done - started:.1f} s; {summary}")
     return done
 
 
