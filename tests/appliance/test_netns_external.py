@@ -37,6 +37,9 @@ def test_a_host_reaches_its_declared_external_llm_and_nothing_beside_it(example,
     ruleset.write_text(documents(loaded, render=False)[f"firewall/{HOST}.nft"])
 
     with two_hosts(m.host(HOST).addresses[0], address, NEIGHBOUR) as (node, world, procs):
+        # IPv6 off in node1's namespace: its link-up chatter (router solicitations, MLD reports) would
+        # otherwise be counted by the same drop rule at random moments (CI saw one during the allowed probe).
+        sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
         sh("ip", "netns", "exec", node, "nft", "-f", str(ruleset))
         listen(world, procs, port, OTHER_PORT)
         outcomes = {}
