@@ -65,10 +65,15 @@ def test_request_trace_logs_and_metrics_arrive_over_mtls(protocol, tmp_path, rec
         # no prompt or response text anywhere (not configured)
         assert SECRET not in json.dumps(receiver.spans(), default=str)
 
-        logs = receiver.wait_for(lambda: [r for r in receiver.logs() if r["trace_id"] == trace_id],
-                                 what="log records of the request")
+        # wait for the decision's own record: the request's other records (LiteLLM's debug lines on
+        # the HTTP run) can arrive in an earlier export batch than it
+        def request_logs():
+            records = [r for r in receiver.logs() if r["trace_id"] == trace_id]
+            return records if any(str(r["body"]).startswith("routing decision") for r in records) else []
+
+        logs = receiver.wait_for(request_logs, what="the routing decision's log record")
         decision_logs = [r for r in logs if str(r["body"]).startswith("routing decision")]
-        assert decision_logs and decision_logs[0]["span_id"] == decision["span_id"]
+        assert decision_logs[0]["span_id"] == decision["span_id"]
         assert all(len(r["span_id"]) == 16 and r["span_id"] != "0" * 16 for r in logs)
         # nor in their attributes: the SDK's handler exports a record's `extra=` fields as attributes
         assert SECRET not in json.dumps([(r["body"], r["attributes"]) for r in logs if r["severity"] != "DEBUG"],
