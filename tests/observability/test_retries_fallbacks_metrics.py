@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import DEMO_MODELS, deployments, write_config
+from tests.helpers import DEMO_MODELS, deployments, wait_until, write_config
 from tests.observability.conftest import AUTH, FAST_EXPORT, chat, start_gateway
 
 pytestmark = pytest.mark.slow
@@ -101,23 +101,46 @@ def test_faults_are_retried_fallen_back_timed_out_and_counted(tmp_path, receiver
         assert attempts.count("slow") == 3
 
         assert httpx.get(f"{gw.url}/metrics/", timeout=10).status_code == 401  # LiteLLM's auth on /metrics
-        m = scrape(gw)
-        assert total(m, "gateway_retries_total", model_group="flaky") == 2
-        assert total(m, "gateway_fallbacks_total", model_group="backup") == 1
-        assert total(m, "gateway_fallbacks_total", model_group="big-ctx") == 1
-        assert total(m, "litellm_deployment_successful_fallbacks_total") == 2
-        assert total(m, "litellm_proxy_total_requests_metric_total", route="/v1/chat/completions") == 6
-        assert total(m, "litellm_proxy_failed_requests_metric_total", exception_status="408") == 1
-        assert total(m, "litellm_proxy_failed_requests_metric_total", exception_status="500") == 1
-        assert total(m, "litellm_request_total_latency_metric_count") == 4       # the four answered requests
+        # LiteLLM's Prometheus callback counts a request in a logging task that can run after the answer
+        # has been sent: scrape until every count below is in (or 60 s pass), then assert each one.
+        expected = [
+            ("gateway_retries_total", {"model_group": "flaky"}, 2),
+            ("gateway_fallbacks_total", {"model_group": "backup"}, 1),
+            ("gateway_fallbacks_total", {"model_group": "big-ctx"}, 1),
+            ("litellm_deployment_successful_fallbacks_total", {}, 2),
+            ("litellm_proxy_total_requests_metric_total", {"route": "/v1/chat/completions"}, 6),
+            ("litellm_proxy_failed_requests_metric_total", {"exception_status": "408"}, 1),
+            ("litellm_proxy_failed_requests_metric_total", {"exception_status": "500"}, 1),
+            ("litellm_request_total_latency_metric_count", {}, 4),  # the four answered requests
+            ("litellm_spend_metric_total", {"model": "backup"}, 0.007),
+            ("gateway_routing_decisions_total", {"strategy": "llmrouter-knn", "model_group": "auto"}, 1),
+        ]
+
+        def counted():
+            m = scrape(gw)
+            return m if all(total(m, n, **labels) == pytest.approx(v) for n, labels, v in expected) else None
+
+        m = wait_until(counted, timeout=60) or scrape(gw)
+        for name, labels, value in expected:
+            assert total(m, name, **labels) == pytest.approx(value), f"{name}{labels} after 60 s"
         assert len({s.labels["le"] for s in m["litellm_request_total_latency_metric_bucket"]}) > 5  # P50/P95/P99
-        assert total(m, "litellm_spend_metric_total", model="backup") == pytest.approx(0.007)
         assert {s.labels["team"] for s in m["litellm_spend_metric_total"]} == {"None"}  # per team (no teams here)
-        assert total(m, "gateway_routing_decisions_total", strategy="llmrouter-knn", model_group="auto") == 1
         assert "gateway_reloads_total" in m
 
-        spans = receiver.wait_for(lambda: (s := receiver.spans()) and any(x["trace_id"] == fallback_trace
-                                  and x["name"] == "chat backup" for x in s) and s, what="fallback spans")
+        def attempt_spans():
+            # Every span asserted below, not the first batch that holds the fallback's: the flaky
+            # request's spans and the fallback's can reach the receiver in different batches.
+            spans = receiver.spans()
+            flaky = [s for s in spans if s["trace_id"] == flaky_trace]
+            fallback = {s["name"] for s in spans if s["trace_id"] == fallback_trace}
+            if (sum(s["name"] == "route flaky" for s in flaky) >= 3
+                    and any(s["name"] == "chat flaky" and s["status"] == 2 for s in flaky)
+                    and {"route primary", "route backup", "chat backup"} <= fallback):
+                return spans
+            return None
+
+        spans = receiver.wait_for(attempt_spans, what="the flaky request's 3 route spans and failed chat span, "
+                                  "and the fallback's route primary/route backup/chat backup spans")
         flaky = [s for s in spans if s["trace_id"] == flaky_trace]
         assert sum(s["name"] == "route flaky" for s in flaky) == 3                 # one per attempt
         failed = [s for s in flaky if s["name"] == "chat flaky" and s["status"] == 2]
