@@ -156,7 +156,9 @@ def test_latency_is_injected(upstream):
     upstream.set_behaviour(None, latency_ms=300)
     started = time.monotonic()
     httpx.post(f"{upstream.base_url}/chat/completions", json=CHAT)
-    assert 0.3 <= time.monotonic() - started < 2
+    # at least the injected 300 ms; no upper bound here (a busy CI machine is slow), and httpx's default
+    # 5 s timeout fails a unit mix-up (300 s)
+    assert time.monotonic() - started >= 0.3
 
 
 def test_timeout_hangs_past_the_client_timeout(upstream):
