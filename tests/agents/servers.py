@@ -27,7 +27,7 @@ class ThreadedServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, app: Any, ready_path: str = "/", timeout: float = 10.0) -> ThreadedServer:
+    def start(self, app: Any, ready_path: str = "/", timeout: float = 60.0) -> ThreadedServer:
         """Serve `app` and wait until `ready_path` answers anything over HTTP (bounded)."""
         config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=1)

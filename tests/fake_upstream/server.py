@@ -91,7 +91,7 @@ def start_fake_upstream(
     port: int = 0,
     config: FakeConfig | dict[str, Any] | None = None,
     host: str = "127.0.0.1",
-    startup_timeout: float = 10.0,
+    startup_timeout: float = 60.0,
 ) -> FakeUpstreamHandle:
     """Serve a new fake on `host:port` (0: a free port) in a daemon thread; return once it answers."""
     if isinstance(config, dict):
