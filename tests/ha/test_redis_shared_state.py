@@ -60,6 +60,21 @@ def upstream_calls(upstream, content: str) -> int:
     return sum(1 for q in upstream.requests() if (q["body"].get("messages") or [{}])[-1].get("content") == content)
 
 
+def stored(redis, answer_id: str) -> None:
+    """Wait until Redis holds the cache entry of the answer `answer_id`: LiteLLM writes it in a task that
+    runs after the answer has been sent, so the next request (from another process) can come first."""
+    def held() -> bool:
+        for key in redis.scan_iter(count=1000):
+            try:
+                if answer_id.encode() in (redis.get(key) or b""):
+                    return True
+            except redis_client.ResponseError:  # not a string (the rate limiter's keys)
+                continue
+        return False
+
+    assert wait_until(held, timeout=30), f"no cache entry of answer {answer_id} in Redis after 30 s"
+
+
 def cache_key(gateway, content: str) -> str:
     """The Redis key of `content`'s cached answer, from a hit's `x-litellm-cache-key` header."""
     r = chat(gateway, content, model="cached")
@@ -84,11 +99,12 @@ def test_mtls_is_enforced_and_rate_limit_holds_across_processes(shared, pki, ups
 def test_cached_answer_comes_from_redis_until_the_ttl(shared, upstream):
     _, redis, gateways = shared
     first = chat(gateways[0], "ttl probe", model="cached")
+    stored(redis, first.json()["id"])
     second = chat(gateways[1], "ttl probe", model="cached")  # the other process: a hit, so from Redis
     assert second.json()["id"] == first.json()["id"]
     assert upstream_calls(upstream, "ttl probe") == 1
     key = second.headers["x-litellm-cache-key"]
-    assert TTL - 2 <= redis.ttl(key) <= TTL  # the configured ttl, counting down
+    assert 0 < redis.ttl(key) <= TTL  # the configured ttl, counting down
 
     assert wait_until(lambda: redis.exists(key) == 0, timeout=TTL + 2), "the key outlived its ttl"
     # Before gateway.proxy.response_cache, the process that had read the answer kept serving its
@@ -105,9 +121,11 @@ def test_cached_answer_comes_from_redis_until_the_ttl(shared, upstream):
 def test_per_request_cache_controls(shared, upstream):
     _, redis, gateways = shared
     old = chat(gateways[0], "controls", model="cached").json()["id"]
+    stored(redis, old)
     # no-cache: skip the lookup, call the upstream, store the new answer for everyone
     new = chat(gateways[1], "controls", model="cached", cache={"no-cache": True}).json()["id"]
     assert new != old and upstream_calls(upstream, "controls") == 2
+    stored(redis, new)
     assert chat(gateways[0], "controls", model="cached").json()["id"] == new  # not the writer's old copy
     # s-maxage: accept a cached answer only that young
     time.sleep(1.1)
@@ -120,19 +138,21 @@ def test_per_request_cache_controls(shared, upstream):
     assert upstream_calls(upstream, "not stored") == 2
 
     # ttl: this answer's own lifetime in Redis
-    chat(gateways[0], "long lived", model="cached", cache={"ttl": 60})
+    stored(redis, chat(gateways[0], "long lived", model="cached", cache={"ttl": 60}).json()["id"])
     assert 55 <= redis.ttl(cache_key(gateways[1], "long lived")) <= 60
 
 
 def test_cache_delete_invalidates_every_process(shared, upstream):
     _, redis, gateways = shared
-    chat(gateways[0], "delete me", model="cached")
+    stored(redis, chat(gateways[0], "delete me", model="cached").json()["id"])
     key = cache_key(gateways[1], "delete me")  # now held by Redis and read by both processes
     r = httpx.post(f"{gateways[0].url}/cache/delete", json={"keys": [key]}, headers=AUTH, timeout=10)
     assert r.status_code == 200 and r.json() == {"status": "success"}
     assert redis.exists(key) == 0
-    assert "x-litellm-cache-key" not in chat(gateways[1], "delete me", model="cached").headers
+    refill = chat(gateways[1], "delete me", model="cached")
+    assert "x-litellm-cache-key" not in refill.headers
     assert upstream_calls(upstream, "delete me") == 2
+    stored(redis, refill.json()["id"])
     assert chat(gateways[0], "delete me", model="cached").headers["x-litellm-cache-key"] == key  # the refill
 
 
