@@ -18,13 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port as free_port  # below the ephemeral range: see tests/ports.py
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen, seconds: float, log: Path) -> None:
