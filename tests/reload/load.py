@@ -65,7 +65,7 @@ class BackgroundLoad:
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status != 200]
 
-    def completed_after(self, moment: float, count: int, timeout: float = 30.0) -> list[str | None]:
+    def completed_after(self, moment: float, count: int, timeout: float = 60.0) -> list[str | None]:
         """Where the first `count` requests started after `moment` were routed (waits for them)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -75,7 +75,7 @@ class BackgroundLoad:
             time.sleep(0.02)
         raise AssertionError(f"fewer than {count} requests completed within {timeout}s after the swap")
 
-    def first_routed_to(self, model: str, after: float, timeout: float = 20.0) -> Outcome:
+    def first_routed_to(self, model: str, after: float, timeout: float = 60.0) -> Outcome:
         """The first answer from `model` to a request started after `after` (monotonic)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.helpers import constant_knn, knn_config, write_config
+from tests.helpers import constant_knn, knn_config, wait_until, write_config
 from tests.integration.gateway_process import GatewayProcess
 from tests.reload.load import BackgroundLoad
 
@@ -122,20 +122,26 @@ def test_invalid_config_is_rejected_and_the_running_one_stays(tmp_path, fake_ups
         bad["router_settings"]["routing_strategy"] = "llmrouter-bogus"
         replace_atomically(config, lambda p: p.write_text(_yaml(bad)))
         auth = {"Authorization": "Bearer sk-test"}
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{gateway.url}/hot-reload/status", headers=auth).json()
-            if status["config"]["last_error"]:
-                break
-            time.sleep(0.1)
-        assert "llmrouter-bogus" in status["config"]["last_error"]
+
+        def last_error(needle: str) -> str:
+            """The config watcher's last error once it names `needle` (it polls every INTERVAL s; a loaded
+            machine can take seconds), else fail with the status it shows."""
+            def seen():
+                error = httpx.get(f"{gateway.url}/hot-reload/status", headers=auth, timeout=10).json()[
+                    "config"]["last_error"]
+                return error if error and needle in error else None
+
+            found = wait_until(seen, timeout=60)
+            assert found, f"no config error naming {needle!r} within 60 s: " + str(
+                httpx.get(f"{gateway.url}/hot-reload/status", headers=auth, timeout=10).json()["config"])
+            return found
+
+        last_error("llmrouter-bogus")
         body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
         r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=auth, timeout=30)
         assert r.status_code == 200 and r.headers["x-gateway-routed-model"] == "demo-coder"
         replace_atomically(config, lambda p: p.write_text("model_list: [\n"))
-        time.sleep(1.5)
-        status = httpx.get(f"{gateway.url}/hot-reload/status", headers=auth).json()
-        assert "malformed YAML" in status["config"]["last_error"]
+        last_error("malformed YAML")
         r = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=auth, timeout=30)
         assert r.status_code == 200 and r.headers["x-gateway-routed-model"] == "demo-coder"
     finally:
