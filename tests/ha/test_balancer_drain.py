@@ -50,7 +50,7 @@ def test_drain_takes_a_gateway_out_until_ready_and_no_request_fails(tmp_path, pk
         for gw in gateways:
             gw.wait_ready(probe=lambda gw=gw: https_ready(gw, pki))
         site = Site(pki, [gw.port for gw in gateways]).start()
-        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 15, "both gateways UP", site.states)
+        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 60, "both gateways UP", site.states)
         unknown = subprocess.run([sys.executable, str(SCRIPT), site.haproxy.paths.stats_socket, site.backend, "gw9",
                                   "drain"], capture_output=True, text=True, timeout=60)
         assert unknown.returncode != 0 and "no server loadbalancer-gateways/gw9" in unknown.stderr, unknown.stderr

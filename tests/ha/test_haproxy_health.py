@@ -38,8 +38,14 @@ BODY = {"model": "ha", "messages": [{"role": "user", "content": "which gateway?"
 SERVED_BY = re.compile(r" loadbalancer-gateways/(gw\d(?:-fallback)?) \S+ (\d{3}) ")
 
 
-def served_by(site: Site, since: int) -> list[tuple[str, str]]:
-    return [m.groups() for line in site.haproxy.log().splitlines()[since:] if (m := SERVED_BY.search(line))]
+def served_by(site: Site, since: int, n: int = 0) -> list[tuple[str, str]]:
+    """(server, status) of the requests logged since line `since`; waits for `n` of them first, since
+    HAProxy writes a request's line when the stream ends, which can be after the client has its answer."""
+    def lines():
+        return [m.groups() for line in site.haproxy.log().splitlines()[since:] if (m := SERVED_BY.search(line))]
+
+    wait_for(lambda: len(lines()) >= n, 30, f"{n} requests in HAProxy's log", lambda: lines())
+    return lines()
 
 
 def send(site: Site, n: int) -> list[int]:
@@ -74,17 +80,18 @@ def test_a_gateway_that_is_not_ready_leaves_the_pool_and_comes_back(pki, two_gat
     redis, gateways = two_gateways
     site = Site(pki, [gw.port for gw in gateways]).start()
     try:
-        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 15, "both gateways UP", site.states)
+        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 60, "both gateways UP", site.states)
         mark = log_lines(site)
         assert send(site, 8) == [200] * 8
-        assert {gw for gw, _ in served_by(site, mark)} == {"gw0", "gw1"}, "both gateways serve while both are ready"
+        assert {gw for gw, _ in served_by(site, mark, 8)} == {"gw0", "gw1"}, "both gateways serve while both are ready"
 
         redis[0].stop()
-        wait_for(lambda: site.states()["gw0"] == "DOWN", 10, "gw0 out of the pool", site.states)
-        assert "Server loadbalancer-gateways/gw0 is DOWN, reason: Layer7 wrong status, code: 503" in site.haproxy.log()
+        wait_for(lambda: site.states()["gw0"] == "DOWN", 60, "gw0 out of the pool", site.states)
+        down = "Server loadbalancer-gateways/gw0 is DOWN, reason: Layer7 wrong status, code: 503"
+        wait_for(lambda: down in site.haproxy.log(), 30, down, lambda: site.haproxy.log().splitlines()[-5:])
         mark = log_lines(site)
         assert send(site, 8) == [200] * 8
-        assert {gw for gw, _ in served_by(site, mark)} == {"gw1"}, "only the ready gateway gets traffic"
+        assert {gw for gw, _ in served_by(site, mark, 8)} == {"gw1"}, "only the ready gateway gets traffic"
 
         # A graceful reload (what the role's handler does after a renewal or a revocation) under load: no
         # request fails, and the new process takes the servers' states (gw0 stays out).
@@ -101,7 +108,7 @@ def test_a_gateway_that_is_not_ready_leaves_the_pool_and_comes_back(pki, two_gat
             wait_for(lambda: len(statuses) >= 3, 30, "requests before the reload")
             loaded = site.haproxy.log().count("Loading success.")
             site.haproxy.reload()
-            wait_for(lambda: site.haproxy.log().count("Loading success.") > loaded, 10, "the reload", site.haproxy.log)
+            wait_for(lambda: site.haproxy.log().count("Loading success.") > loaded, 60, "the reload", site.haproxy.log)
             seen = len(statuses)
             wait_for(lambda: len(statuses) >= seen + 5, 30, "requests after the reload")
         finally:
@@ -109,22 +116,23 @@ def test_a_gateway_that_is_not_ready_leaves_the_pool_and_comes_back(pki, two_gat
             sender.join(timeout=60)
         assert set(statuses) == {200}, statuses
         assert site.states()["gw0"] == "DOWN"
-        assert {gw for gw, _ in served_by(site, mark)} == {"gw1"}, "the reload did not put gw0 back"
+        assert {gw for gw, _ in served_by(site, mark, len(statuses))} == {"gw1"}, "the reload did not put gw0 back"
 
         redis[0].start()
-        wait_for(lambda: site.states()["gw0"] == "UP", 15, "gw0 back in the pool", site.states)
+        wait_for(lambda: site.states()["gw0"] == "UP", 60, "gw0 back in the pool", site.states)
         mark = log_lines(site)
         assert send(site, 8) == [200] * 8
-        assert {gw for gw, _ in served_by(site, mark)} == {"gw0", "gw1"}, "gw0 serves again"
-        assert "Server loadbalancer-gateways/gw0 is UP" in site.haproxy.log()
+        assert {gw for gw, _ in served_by(site, mark, 8)} == {"gw0", "gw1"}, "gw0 serves again"
+        up = "Server loadbalancer-gateways/gw0 is UP"
+        wait_for(lambda: up in site.haproxy.log(), 30, up, lambda: site.haproxy.log().splitlines()[-5:])
 
         # Fail open: no gateway is ready (both Redis down); both still get the traffic rather than none.
         for r in redis:
             r.stop()
-        wait_for(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN"}, 10, "both gateways out", site.states)
+        wait_for(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN"}, 60, "both gateways out", site.states)
         mark = log_lines(site)
         assert send(site, 4) == [200] * 4
-        assert {gw for gw, _ in served_by(site, mark)} <= {"gw0-fallback", "gw1-fallback"}
+        assert {gw for gw, _ in served_by(site, mark, 4)} <= {"gw0-fallback", "gw1-fallback"}
     finally:
         site.close()
 
@@ -135,7 +143,7 @@ def test_the_checks_present_the_loadbalancer_identity_and_a_revoked_one_is_refus
     shutil.copytree(pki.dir, own.dir)
     site = Site(own, [gw.port for gw in gateways]).start()
     try:
-        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 15, "both gateways UP", site.states)
+        wait_for(lambda: site.states() == {"gw0": "UP", "gw1": "UP"}, 60, "both gateways UP", site.states)
         checks = [line for line in site.haproxy.log().splitlines() if " gw0/gw0 " in line]
         assert any('verify=0 subject="CN=loadbalancer,O=Example Site"' in line for line in checks), checks[-3:]
 
@@ -144,7 +152,7 @@ def test_the_checks_present_the_loadbalancer_identity_and_a_revoked_one_is_refus
         site.haproxy.write_certs()  # the haproxy role's copy of the CRL bundle changes: it reloads HAProxy
         mark = log_lines(site)
         site.haproxy.reload()
-        wait_for(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN"}, 15, "both gateways out", site.states)
+        wait_for(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN"}, 60, "both gateways out", site.states)
         # The front refuses the session (tcp-request session reject, before any HTTP): its error-log line.
         refused = [line for line in site.haproxy.log().splitlines()[mark:] if " gw0~ refused fc_err=0 " in line]
         # 23: X509_V_ERR_CERT_REVOKED, logged with the subject that was refused.

@@ -57,7 +57,7 @@ def site(tmp_path, pki, upstream):
     try:
         gw.wait_ready(probe=lambda: https_ready(gw, pki))
         balancer = Site(pki, [gw.port]).start()
-        wait_for(lambda: set(balancer.states().values()) == {"UP"}, 15, "the gateway UP", balancer.states)
+        wait_for(lambda: set(balancer.states().values()) == {"UP"}, 60, "the gateway UP", balancer.states)
         yield balancer, gw
     finally:
         if balancer is not None:
@@ -192,7 +192,7 @@ def test_the_front_answers_413_over_the_cap_before_the_gateway(site):
     assert status == 413 and json.loads(body)["error"]["code"] == "request_too_large", body
     assert "the TLS front of the gateway" in json.loads(body)["error"]["message"]
     wait_for(lambda: any(" gw0~ gw0/<NOSRV> " in ln and " 413 " in ln and "HTTP/2.0" in ln
-                         for ln in balancer.haproxy.log().splitlines()[mark:]), 5, "the front's 413 logged",
+                         for ln in balancer.haproxy.log().splitlines()[mark:]), 30, "the front's 413 logged",
              lambda: balancer.haproxy.log().splitlines()[-3:])
 
 
@@ -208,7 +208,7 @@ def test_the_front_refuses_before_any_http_whom_it_does_not_admit(site, pki, ide
         client.get(f"{balancer.front_urls[0]}/health/liveliness")
     subject = f"CN={identity},O=Example Site" if identity else "-"
     line = f'gw0~ refused fc_err=0 cert={int(bool(identity))} verify=0 subject="{subject}"'
-    wait_for(lambda: any(line in ln for ln in balancer.haproxy.log().splitlines()[mark:]), 5, line,
+    wait_for(lambda: any(line in ln for ln in balancer.haproxy.log().splitlines()[mark:]), 30, line,
              lambda: balancer.haproxy.log().splitlines()[-3:])
     assert not [ln for ln in balancer.haproxy.log().splitlines()[mark:] if " gw0~ gw0/" in ln and subject in ln]
 
