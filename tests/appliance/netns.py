@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
 LISTENER = r"""
@@ -31,6 +30,7 @@ CONNECT = r"""
 import socket, sys
 try:
     c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    c.settimeout(30)  # connected: the firewall let it through; the listener's greeting may come late on a busy CI
     print(c.recv(16).decode().strip() or "connected")
 except TimeoutError:
     print("timeout")
@@ -77,9 +77,8 @@ def listen(ns: str, procs: list, *ports: int) -> subprocess.Popen:
         text=True,
     )
     procs.append(p)
-    deadline = time.monotonic() + 10
-    line = p.stdout.readline()
-    assert line.strip() == "ready" and time.monotonic() < deadline, f"listener on {ports} did not start"
+    line = p.stdout.readline()  # "ready", or "" if it died (it exits by itself after 180 s at most)
+    assert line.strip() == "ready", f"listener on {ports} did not start"
     return p
 
 
