@@ -128,7 +128,7 @@ def _fronted(service: dict) -> bool:
     return needs_front(service["kind"], service.get("software"), service["tls"]["mode"])
 
 
-def logged(server, pattern: str, after: int, seconds: float = 5) -> str:
+def logged(server, pattern: str, after: int, seconds: float = 30) -> str:
     """The front's log line after line `after` matching `pattern`; HAProxy writes it when the session ends."""
     deadline = time.monotonic() + seconds
     while True:

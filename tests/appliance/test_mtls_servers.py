@@ -37,7 +37,7 @@ def rds(site):
 @pytest.fixture(scope="module")
 def s3(site):
     with seaweedfs(site[1].site, "s3") as port:
-        deadline = time.monotonic() + 30  # the S3 gateway opens its port before the filer is ready
+        deadline = time.monotonic() + 60  # the S3 gateway opens its port before the filer is ready
         while True:
             try:
                 refusal.s3(port, site[1].root, site[1].good["gateway"])
@@ -104,14 +104,14 @@ def test_revoking_then_reloading_haproxy_refuses_a_certificate_that_worked(front
     assert refusal.redis(port, material.root, late) == "PING True", "HAProxy must not see a new CRL before a reload"
     mark = len(front.log().splitlines())
     front.reload()
-    deadline = time.monotonic() + 10  # the new process takes over within a moment of the reload
+    deadline = time.monotonic() + 60  # the new process takes over within a moment of the reload; CI is loaded
     while True:
         try:
             refusal.redis(port, material.root, late)
         except redis_py.exceptions.ConnectionError as exc:
             assert "Connection closed by server" in str(exc), exc
             break
-        assert time.monotonic() < deadline, "still accepted 10 s after the reload"
+        assert time.monotonic() < deadline, "still accepted 60 s after the reload"
         time.sleep(0.1)
     refusal.logged(front, 'redis/<NOSRV> .* PR cert=1 verify=23 subject="CN=gateway,O=Example Site"', mark)
     assert refusal.redis(port, material.root, material.good["gateway"]) == "PING True"
