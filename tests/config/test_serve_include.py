@@ -77,4 +77,4 @@ def test_a_callback_module_next_to_the_config_runs(gateway, upstream):
     process, site = gateway
     assert chat(process.url, "backup").status_code == 200
     assert wait_until(lambda: (site / "hook.out").exists() and "backup-model" in (site / "hook.out").read_text(),
-                      timeout=10), process.log()[-2000:]
+                      timeout=30), process.log()[-2000:]
