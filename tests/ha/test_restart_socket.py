@@ -61,13 +61,13 @@ def test_a_restart_on_a_held_socket_fails_no_request(tmp_path, pki, upstream):
     })
     listener = socket.create_server(("127.0.0.1", 0), backlog=128)
     first = ActivatedGateway(config, tmp_path / "gw-first.log", listener, gateway_tls_args(pki))
-    gateways, site, restart = [first], None, {}
+    gateways, site, restart, restarter = [first], None, {}, []
     try:
         first.wait_ready(probe=lambda: https_ready(first, pki))
         assert "listening socket: from systemd" in first.log()
         site = Site(pki, [first.port]).start()
         tls = site.client_tls()
-        wait_for(lambda: site.states() == {"gw0": "UP"}, 15, "the gateway UP", site.states)
+        wait_for(lambda: site.states() == {"gw0": "UP"}, 60, "the gateway UP", site.states)
         body = {"model": "ha", "messages": [{"role": "user", "content": "restart"}]}
         url = f"{site.url}/v1/chat/completions"
         for _ in range(3):
@@ -84,10 +84,14 @@ def test_a_restart_on_a_held_socket_fails_no_request(tmp_path, pki, upstream):
                 gateways.append(second)
                 second.wait_ready(probe=lambda: https_ready(second, pki))
                 restart["ready_s"] = time.monotonic() - started
-            threading.Thread(target=run, daemon=True).start()
+            restarter.append(threading.Thread(target=run, daemon=True))
+            restarter[0].start()
 
         samples, (t_restart,) = load.run(url, body, AUTH, CONCURRENCY, DURATION_S,
                                          [(RESTART_AT_S, restart_gateway)], verify=tls)
+        # On a busy machine the new process can come up after the load's last request: its clients then
+        # finish at once, before the readiness probe has recorded ready_s. Let the restart finish first.
+        restarter[0].join(timeout=120)
         states = site.states()
     finally:
         log = close_site(site, gateways)
