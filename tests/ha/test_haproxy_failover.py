@@ -20,7 +20,7 @@ import pytest
 from tests.ha import load
 from tests.ha.haproxy import Site, close_site, gateway_tls_args, https_ready, wait_for
 from tests.ha.redis_server import RedisServer, redis_env
-from tests.helpers import write_config
+from tests.helpers import wait_until, write_config
 from tests.integration.gateway_process import GatewayProcess
 from tests.observability.conftest import AUTH
 
@@ -66,7 +66,7 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
         gateways = start_gateways(pki, [(config, server.port)] * 3, tmp_path)
         site = Site(pki, [gw.port for gw in gateways]).start()
         tls = site.client_tls()
-        wait_for(lambda: set(site.states().values()) == {"UP"}, 15, "every gateway UP", site.states)
+        wait_for(lambda: set(site.states().values()) == {"UP"}, 60, "every gateway UP", site.states)
         ready = httpx.get(f"{site.url}/health/readiness/dependencies", verify=tls, timeout=10)
         assert ready.status_code == 200 and ready.json()["redis"] == "connected", ready.text
         body = {"model": "ha", "messages": [{"role": "user", "content": "failover"}]}
@@ -83,6 +83,9 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
             [(SIGTERM_AT_S, signal_gateway(gateways[0], signal.SIGTERM)),
              (SIGKILL_AT_S, signal_gateway(gateways[1], signal.SIGKILL))], verify=tls)
         cpu = site.haproxy.cpu_seconds() - cpu_before
+        # A loaded machine may not have run the checks that take gateway 1 out by the load's end: wait
+        # (the states are asserted below, with the report, whatever they are after 60 s).
+        wait_until(lambda: site.states() == {"gw0": "DOWN", "gw1": "DOWN", "gw2": "UP"}, timeout=60)
         states = site.states()
     finally:
         log = close_site(site, gateways)
@@ -112,9 +115,11 @@ def test_failover_behind_haproxy_loses_only_requests_in_flight(tmp_path, pki, up
     assert len(term_failures) <= CONCURRENCY and all(s.started < t_term + 2 for s in term_failures), report
     # SIGKILL: only requests in flight may fail, and every request started once the process is gone
     # succeeds (a refused connection is retried on another gateway). A request sent while the kernel
-    # tears the process down is lost like one in flight.
+    # tears the process down is lost like one in flight. How many clients send one in that window depends
+    # on the machine's load (a stress run saw 2 in flight + 3 within 50 ms): the window bounds them, and
+    # 2 x CONCURRENCY catches a front that keeps failing them.
     kill_failures = [s for s in at_kill + after if not s.ok]
-    assert len(kill_failures) <= CONCURRENCY, report
+    assert len(kill_failures) <= 2 * CONCURRENCY, report
     assert all(s.started < t_kill + KILL_TEARDOWN_S for s in kill_failures), report
     assert windows[0].failed == 0, report
     assert windows[2].total > 0 and windows[4].total > 0, report
