@@ -23,7 +23,7 @@ import pytest
 
 from tests.ha import load
 from tests.ha.haproxy import Site, close_site, gateway_tls_args, https_ready, wait_for
-from tests.helpers import write_config
+from tests.helpers import wait_until, write_config
 from tests.integration.gateway_process import ROOT, GatewayProcess
 from tests.observability.conftest import AUTH
 
@@ -94,9 +94,7 @@ def test_a_restart_on_a_held_socket_fails_no_request(tmp_path, pki, upstream):
         restarter[0].join(timeout=120)
         # The checks take the new process back in a few intervals after it is ready (longer when the
         # restart itself took long): poll for that, then assert on what is there.
-        deadline = time.monotonic() + 60
-        while site.states() != {"gw0": "UP"} and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: site.states() == {"gw0": "UP"}, timeout=60)
         states = site.states()
     finally:
         log = close_site(site, gateways)
