@@ -23,6 +23,7 @@ import yaml
 
 from bench.stats import markdown_table, percentiles
 from gateway.proxy.offline import apply_offline_defaults
+from tests.ports import free_port  # below the ephemeral range: see tests/ports.py
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = [
@@ -33,14 +34,6 @@ QUERIES = [
     "Say thank you in Portuguese.",
     "Why does the harmonic series diverge? Explain carefully.",
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
